@@ -1,0 +1,19 @@
+"""gvae: train a GAN-VAE hybrid, mass-generate augmentation sets, and measure them honestly."""
+
+from gvae.errors import GvaeError
+
+__version__ = "0.1.0"
+
+
+def load(run_or_checkpoint, ema: bool = True, device="cpu"):
+    """Load a trained model (eval mode) from a run directory or a checkpoint directory.
+
+    A run directory resolves to its newest complete checkpoint. ``ema=True`` loads the exponential moving
+    average of the weights, which is what samples, generation and evaluation use.
+    """
+    from gvae.train.checkpoint import load_model
+
+    return load_model(run_or_checkpoint, ema=ema, device=device)
+
+
+__all__ = ["GvaeError", "load", "__version__"]

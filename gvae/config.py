@@ -1,0 +1,334 @@
+"""Typed recipes: YAML files validated once, at load time, into dataclasses.
+
+A recipe has six sections (``data``, ``model``, ``loss``, ``optim``, ``train``, ``log``). A recipe file may
+name a parent with ``extends: other.yaml`` (resolved relative to the file); its keys override the parent's.
+Command-line overrides are dotted ``KEY=VALUE`` pairs whose value is parsed as YAML and then checked against
+the field's type, so ``train.max_steps=20`` and ``optim.betas=[0.5,0.99]`` both work.
+
+Every problem raises :class:`gvae.errors.GvaeError` naming the key, what was given, and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gvae.errors import GvaeError
+
+
+@dataclass
+class DataConfig:
+    """Where the shards are and how they are read."""
+
+    train: str = ""  # shard pattern, list file, URL, or a packed dataset dir (its train split)
+    val: str = ""  # same; a packed dataset dir means its val split
+    resolution: int = 64  # pixels per side; must match the shards
+    channels: int = 1  # 1 (grey, CT/MR) or 3 (RGB)
+    hflip: bool = False  # random horizontal flips while training
+    workers: int = 2  # dataloader workers per process
+    shuffle_buffer: int = 1000  # samples held for shuffling
+    epoch_samples: int = 0  # samples per epoch over all ranks; 0 takes the count from dataset.json
+
+    _ranges = {"resolution": (16, 4096), "channels": (1, 3), "workers": (0, 64), "shuffle_buffer": (0, None),
+               "epoch_samples": (0, None)}
+
+
+@dataclass
+class ModelConfig:
+    """The network. Channel width at a feature map of side s is clamp(channel_base // s, channel_min, channel_max)."""
+
+    kind: Literal["gvae", "vae", "vae-dense", "vaegan"] = "gvae"
+    latent_dim: int = 128
+    channel_base: int = 4096
+    channel_min: int = 16
+    channel_max: int = 256
+    blocks_per_level: int = 1
+    norm: Literal["batch", "group", "none"] = "batch"
+    dropout: float = 0.3
+    activation: Literal["leaky_relu", "relu", "silu"] = "leaky_relu"
+    pooling: Literal["max", "avg"] = "max"
+    likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
+    input_noise: float = 0.05  # sigma_x: std of the noise added to the encoder's input image
+    input_noise_anneal_steps: int = 0  # linearly anneal input_noise to 0 over this many steps (0: constant)
+    latent_noise: float = 0.0  # std of the noise added to z at the generator's input
+    dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
+
+    _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
+               "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
+               "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None), "latent_noise": (0.0, None)}
+
+
+@dataclass
+class LossConfig:
+    """Weights of the loss terms. The reconstruction term is the likelihood's negative log-density (nats)."""
+
+    beta: float = 1.0  # weight of KL(q(z|x) || N(0, I))
+    kl_warmup_steps: int = 0  # linearly raise beta from 0 over this many steps
+    adv_weight: float = 0.05  # weight of the adversarial term for encoder+generator (gvae, vaegan)
+    adv_loss: Literal["nonsat", "hinge"] = "nonsat"
+    r1_gamma: float = 0.0  # R1 gradient penalty on real images (0: off)
+    feature_weight: float = 1.0  # vaegan: weight of the reconstruction error in discriminator features
+    pixel_weight: float = 1.0  # weight of the pixel likelihood term
+
+    _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "adv_weight": (0.0, None),
+               "r1_gamma": (0.0, None), "feature_weight": (0.0, None), "pixel_weight": (0.0, None)}
+
+
+@dataclass
+class OptimConfig:
+    """One optimizer for encoder+generator, one for the discriminator."""
+
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = 2e-4
+    d_lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float = 0.0  # max global grad norm per model; 0: no clipping
+
+    _ranges = {"lr": (0.0, None), "d_lr": (0.0, None), "momentum": (0.0, 1.0), "weight_decay": (0.0, None),
+               "warmup_steps": (0, None), "grad_clip": (0.0, None)}
+
+
+@dataclass
+class TrainConfig:
+    """The schedule of a run."""
+
+    batch_size: int = 64  # per process
+    max_steps: int = 10000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    seed: int = 0
+    max_bad_steps: int = 20  # consecutive non-finite steps before the run stops
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    grad_accum: int = 1
+    ema_decay: float = 0.999
+
+    _ranges = {"batch_size": (1, None), "max_steps": (1, None), "checkpoint_every": (1, None),
+               "keep_checkpoints": (1, None), "max_bad_steps": (1, None), "grad_accum": (1, None),
+               "ema_decay": (0.0, 1.0)}
+
+
+@dataclass
+class LogConfig:
+    """What a run writes while it trains."""
+
+    every: int = 10  # steps between metrics.jsonl lines
+    sample_every: int = 500  # steps between sample grids
+    num_samples: int = 32  # prior samples (and as many reconstructions) per grid
+    tensorboard: bool = True
+
+    _ranges = {"every": (1, None), "sample_every": (1, None), "num_samples": (1, 1024)}
+
+
+@dataclass
+class Recipe:
+    """A whole recipe: what to train on, what to train, and how."""
+
+    name: str = "unnamed"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Recipe) if f.name != "name"}
+
+
+def _section_classes() -> dict[str, type]:
+    hints = typing.get_type_hints(Recipe)
+    return {name: hints[name] for name in SECTIONS}
+
+
+def valid_keys() -> list[str]:
+    """Every dotted key a recipe accepts, for error messages and ``--help``."""
+    keys = ["name"]
+    for section, cls in _section_classes().items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys
+
+
+def _unknown_key(key: str) -> GvaeError:
+    close = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "valid keys: " + ", ".join(valid_keys())
+    return GvaeError(f"{key}: unknown key; {hint}")
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the type ``hint`` and convert where that is lossless (int -> float)."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise GvaeError(f"{key}: got {value!r}; choose one of {', '.join(map(str, choices))}")
+        return value
+    if origin in (list, tuple):
+        (item,) = typing.get_args(hint)[:1]
+        if not isinstance(value, (list, tuple)):
+            raise GvaeError(f"{key}: got {value!r}; expected a list of {item.__name__}")
+        return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(key, value, args[0])
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GvaeError(f"{key}: got {value!r}; expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GvaeError(f"{key}: got {value!r}; expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GvaeError(f"{key}: got {value!r}; expected a number")
+        return float(value)
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)):
+            raise GvaeError(f"{key}: got {value!r}; expected a string")
+        return str(value)
+    raise TypeError(f"unsupported recipe field type {hint!r} for {key}")
+
+
+def _check_range(key: str, value: Any, bounds: tuple[Any, Any]) -> None:
+    low, high = bounds
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{low} to {high}" if high is not None else f">= {low}"
+        raise GvaeError(f"{key}: got {value!r}; must be {span}")
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]):
+    if not isinstance(values, dict):
+        raise GvaeError(f"{section}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        dotted = f"{section}.{key}"
+        if key not in names:
+            raise _unknown_key(dotted)
+        kwargs[key] = _coerce(dotted, value, hints[key])
+        if key in cls._ranges:
+            _check_range(dotted, kwargs[key], cls._ranges[key])
+    return cls(**kwargs)
+
+
+def _validate_across_sections(recipe: Recipe) -> None:
+    r = recipe.data.resolution
+    if r & (r - 1) and recipe.model.kind != "vae-dense":
+        raise GvaeError(f"data.resolution: got {r}; convolutional models need a power of two (32, 64, ..., 1024)")
+    if recipe.data.channels not in (1, 3):
+        raise GvaeError(f"data.channels: got {recipe.data.channels}; must be 1 or 3")
+    if recipe.model.channel_min > recipe.model.channel_max:
+        raise GvaeError(
+            f"model.channel_min: got {recipe.model.channel_min}; must not exceed model.channel_max "
+            f"({recipe.model.channel_max})")
+    if recipe.optim.name == "adam" and len(recipe.optim.betas) != 2:
+        raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers, e.g. [0.5, 0.999]")
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe file and merge it over the chain of files it ``extends``."""
+    path = path.resolve()
+    if path in seen:
+        raise GvaeError(f"{path}: extends itself through {' -> '.join(map(str, seen))}")
+    if not path.is_file():
+        raise GvaeError(f"recipe {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GvaeError(f"recipe {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise GvaeError(f"recipe {path}: expected a mapping at the top level")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    base = _read_yaml(path.parent / parent, (*seen, path))
+    return _deep_merge(base, raw)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into (["a", "b"], parsed value); the value is read as YAML (``20``, ``[1,2]``)."""
+    if "=" not in text:
+        raise GvaeError(f"override {text!r}: expected KEY=VALUE, e.g. train.max_steps=20")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise GvaeError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
+    """Return a copy of the raw recipe mapping with dotted overrides applied."""
+    merged = _deep_merge({}, values)
+    for text in overrides:
+        parts, value = parse_override(text)
+        if len(parts) == 1 and parts[0] == "name":
+            merged["name"] = value
+            continue
+        if len(parts) != 2 or parts[0] not in SECTIONS:
+            raise _unknown_key(".".join(parts))
+        section = merged.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise GvaeError(f"{parts[0]}: expected a mapping of keys, got {section!r}")
+        section[parts[1]] = value
+    return merged
+
+
+def recipe_from_dict(values: dict[str, Any]) -> Recipe:
+    """Validate a raw mapping (as read from YAML) into a :class:`Recipe`."""
+    sections = {}
+    for key, value in values.items():
+        if key == "name":
+            continue
+        if key not in SECTIONS:
+            raise _unknown_key(key)
+        sections[key] = _build_section(key, _section_classes()[key], value or {})
+    recipe = Recipe(name=str(values.get("name", "unnamed")), **sections)
+    _validate_across_sections(recipe)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recipe:
+    """Load, merge (``extends``), override and validate a recipe file."""
+    path = Path(path)
+    values = _read_yaml(path)
+    values.setdefault("name", path.stem)
+    return recipe_from_dict(apply_overrides(values, overrides))
+
+
+def recipe_from_yaml_text(text: str) -> Recipe:
+    """Rebuild a recipe from the ``config.yaml`` a run wrote (the resolved recipe)."""
+    return recipe_from_dict(yaml.safe_load(text) or {})
