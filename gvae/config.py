@@ -196,6 +196,11 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             raise GvaeError(f"{key}: got {value!r}; expected an integer")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GvaeError(f"{key}: got {value!r}; expected a number")
         return float(value)
