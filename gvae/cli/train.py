@@ -1,18 +1,41 @@
-"""``gvae train``."""
+"""``gvae train``: parse, validate the recipe and data, then hand over to :mod:`gvae.train.loop`."""
+
+from pathlib import Path
 
 import click
 
-from gvae.cli import not_implemented
+from gvae.config import load_recipe
 
 
 @click.command("train")
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--out", type=click.Path(file_okay=False), default=None)
-@click.option("--resume", default="auto", show_default=True)
-def train(**kwargs) -> None:
-    """Train the model of RECIPE."""
-    not_implemented("gvae train")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory. [default: runs/<recipe name>]")
+@click.option("--resume", default="auto", show_default=True, metavar="auto|none|CHECKPOINT_DIR",
+              help="auto: continue from the newest complete checkpoint in --out, if any; none: start fresh "
+                   "(refuses a run dir that has checkpoints); or a checkpoint directory to start from.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
+def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume: str, no_progress: bool) -> None:
+    """Train the model of RECIPE, with KEY=VALUE overrides, into a run directory.
+
+    The run directory gets config.yaml (the resolved recipe), run.json (world size, distributed type,
+    precision, batch sizes, versions), metrics.jsonl, TensorBoard events, samples/step-XXXXXXXX.png and
+    checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
+    Rerunning the same command resumes exactly where it stopped.
+
+    \b
+    Examples:
+      gvae train recipes/phantom-64-gvae.yaml train.max_steps=300 --out runs/phantom
+      accelerate launch --config_file launch/ddp.yaml -m gvae train recipes/celebahq-256-gvae.yaml
+      accelerate launch --config_file launch/zero2.yaml -m gvae train recipes/celebahq-1024-gvae.yaml
+    """
+    recipe = load_recipe(recipe_path, overrides)
+    from gvae.train.loop import train as run_training  # heavy imports only once the recipe is valid
+
+    result = run_training(recipe, Path(out or Path("runs") / recipe.name), resume=resume,
+                          progress=not no_progress)
+    click.echo(f"trained to step {result['step']}; checkpoint: {result['checkpoint']}", err=True)
 
 
 COMMANDS = [train]

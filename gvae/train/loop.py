@@ -1,0 +1,344 @@
+"""The training loop: one GAN step with two optimizers, under one process, DDP or DeepSpeed ZeRO-2/3.
+
+A step, per optimizer update:
+
+1. encoder+generator: for each of ``train.grad_accum`` micro-batches, one forward of ``ae`` (reconstruction
+   and prior samples) and the generator loss (likelihood NLL + beta KL + adversarial), backward with the
+   discriminator's parameters frozen (DeepSpeed requires it; it also keeps the adversarial term from
+   updating D); then clip, step.
+2. discriminator: on the same micro-batches and the detached fakes of step 1, one forward on
+   cat(real, recon, fake) per micro-batch; clip, step.
+3. EMA update; log, sample grid and checkpoint on their schedules.
+
+A non-finite loss on any rank skips the step on every rank (ranks agree first, so DDP never waits for a
+rank that skipped); ``train.max_bad_steps`` in a row stop the run with the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from gvae.config import Recipe
+from gvae.data import TrainLoader, load_images, resolve_shards
+from gvae.errors import GvaeError
+from gvae.models import build_model
+from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
+from gvae.train import checkpoint as ckpt
+from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
+from gvae.train.ema import EMA
+from gvae.train.monitor import Monitor
+
+log = logging.getLogger(__name__)
+
+
+def learning_rate_factor(recipe: Recipe, step: int) -> float:
+    """Linear warmup over ``optim.warmup_steps``, then constant or cosine decay to 0 at ``train.max_steps``."""
+    opt = recipe.optim
+    if opt.warmup_steps and step < opt.warmup_steps:
+        return (step + 1) / opt.warmup_steps
+    if opt.schedule == "cosine":
+        span = max(1, recipe.train.max_steps - opt.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - opt.warmup_steps) / span)))
+    return 1.0
+
+
+def make_optimizer(params, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
+    opt = recipe.optim
+    if opt.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
+
+
+def check_data(recipe: Recipe) -> None:
+    """Fail before any model is built when the data cannot be found."""
+    if not recipe.data.train:
+        raise GvaeError("data.train is empty; set it in the recipe or on the command line (data.train=PATH)")
+    resolve_shards(recipe.data.train, "train")
+
+
+class Trainer:
+    """Owns the models, optimizers, loader and run directory of one training run."""
+
+    def __init__(self, recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True):
+        check_data(recipe)
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        kind_has_disc = recipe.model.kind in ("gvae", "vaegan")
+        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc)
+        acc = self.accs.main
+        self.device = acc.device
+        self.rank, self.world = acc.process_index, acc.num_processes
+        self.zero3 = self.accs.deepspeed_stage == 3
+
+        set_seed(recipe.train.seed)  # identical initial weights on every rank
+        self.model = build_model(recipe)
+        self.ema = EMA(self.model, recipe.train.ema_decay)
+        self.loader = TrainLoader(
+            recipe.data.train, batch_size=recipe.train.batch_size, resolution=recipe.data.resolution,
+            channels=recipe.data.channels, rank=self.rank, world_size=self.world, workers=recipe.data.workers,
+            shuffle_buffer=recipe.data.shuffle_buffer, hflip=recipe.data.hflip, seed=recipe.train.seed,
+            epoch_samples=recipe.data.epoch_samples)
+        set_seed(recipe.train.seed + 1000 * self.rank)  # different noise and dropout on each rank
+
+        self.opt_g = make_optimizer(self.model.ae.parameters(), recipe, recipe.optim.lr)
+        self.ae, self.opt_g = self.accs.prepare_g(self.model.ae, self.opt_g)
+        self.disc = self.opt_d = None
+        if kind_has_disc:
+            self.opt_d = make_optimizer(self.model.disc.parameters(), recipe, recipe.optim.d_lr)
+            self.disc, self.opt_d = self.accs.prepare_d(self.model.disc, self.opt_d)
+        self.ema.model.to(self.device)
+
+        self.step = 0
+        self.bad_steps = 0
+        self.checkpoint = self._start_or_resume(resume)
+        self.batches = iter(self.loader)
+        if self.checkpoint is not None:
+            self._load_states(self.checkpoint)  # after iter(): restores the RNG that iter() consumed
+        self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
+                               recipe.train.batch_size * recipe.train.grad_accum * self.world)
+        self._fixed = None
+
+    # ---------------------------------------------------------------- start, resume, checkpoint
+    def _start_or_resume(self, resume: str) -> Path | None:
+        acc = self.accs.main
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.remove_incomplete(self.run_dir)
+        acc.wait_for_everyone()
+        existing = ckpt.list_checkpoints(self.run_dir)
+        if resume == "none":
+            if existing:
+                raise GvaeError(f"{self.run_dir} already has checkpoints; use --resume auto to continue it, "
+                                "or choose another --out")
+            found = None
+        elif resume == "auto":
+            found = existing[-1] if existing else None
+        else:
+            found = ckpt.resolve_checkpoint(resume)
+        if acc.is_main_process:
+            (self.run_dir / "config.yaml").write_text(self.recipe.to_yaml())
+            info = self.accs.describe(self.recipe) | {"command": " ".join(sys.argv),
+                                                       "resumed_from": str(found) if found else None}
+            ckpt.write_json(self.run_dir / "run.json", info)
+        return found
+
+    def _load_states(self, path: Path) -> None:
+        from gvae.models import load_weights
+
+        state = json.loads((path / "trainer.json").read_text())
+        loader_file = path / f"loader-{self.rank}.json"
+        if state.get("world_size") == self.world and loader_file.is_file():
+            self.loader.load_state_dict(json.loads(loader_file.read_text()))
+            self.batches = iter(self.loader)
+        else:
+            log.warning("world size changed (%s -> %s): the data stream restarts at a new epoch",
+                        state.get("world_size"), self.world)
+        self.accs.g.load_state(str(path / "state" / "g"))
+        if self.disc is not None:
+            self.accs.d.load_state(str(path / "state" / "d"))
+        load_weights(self.ema.model, path / ckpt.EMA_WEIGHTS)
+        self.step, self.bad_steps = state["step"], state["bad_steps"]
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def save_checkpoint(self) -> Path:
+        from gvae.models import save_weights
+
+        acc = self.accs.main
+        tmp = ckpt.temp_dir(self.run_dir, self.step)
+        if acc.is_main_process:
+            tmp.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        self.accs.g.save_state(str(tmp / "state" / "g"))
+        if self.disc is not None:
+            self.accs.d.save_state(str(tmp / "state" / "d"))
+        ckpt.write_json(tmp / f"loader-{self.rank}.json", self.loader.state_dict())
+        with self._gathered():
+            if acc.is_main_process:
+                save_weights(self.model, tmp / ckpt.WEIGHTS)
+        if acc.is_main_process:
+            save_weights(self.ema.model, tmp / ckpt.EMA_WEIGHTS)
+            (tmp / "config.yaml").write_text(self.recipe.to_yaml())
+            ckpt.write_json(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
+                                                   "world_size": self.world})
+        acc.wait_for_everyone()
+        final = self.run_dir / "checkpoints" / ckpt.step_dir_name(self.step)
+        if acc.is_main_process:
+            final = ckpt.publish(self.run_dir, self.step, self.recipe.train.keep_checkpoints)
+        acc.wait_for_everyone()
+        self.checkpoint = final
+        return final
+
+    def _gathered(self):
+        if not self.zero3:
+            return contextlib.nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=None)
+
+    # ---------------------------------------------------------------- the step
+    def _no_sync(self, accelerator, module, last: bool):
+        """Skip DDP's gradient all-reduce on all but the last micro-batch (DeepSpeed accumulates itself)."""
+        if last or not is_ddp(accelerator):
+            return contextlib.nullcontext()
+        return accelerator.no_sync(module)
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        bad = torch.tensor([0.0 if torch.isfinite(loss).all() else 1.0], device=self.device)
+        return self.accs.main.reduce(bad, "sum").item() == 0
+
+    def _set_lr(self) -> float:
+        factor = learning_rate_factor(self.recipe, self.step)
+        for opt, base in ((self.opt_g, self.recipe.optim.lr), (self.opt_d, self.recipe.optim.d_lr)):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] = base * factor
+        return self.recipe.optim.lr * factor
+
+    def train_step(self) -> dict[str, torch.Tensor] | None:
+        """One optimizer update of each player; returns the logged terms, or None if the step was skipped."""
+        r = self.recipe
+        sched = schedule_values(r, self.step)
+        micro = [next(self.batches) for _ in range(r.train.grad_accum)]
+        lr = self._set_lr()
+        terms: dict[str, torch.Tensor] = {}
+        outs = []
+        if self.disc is not None:
+            self.model.disc.requires_grad_(False)
+        for i, (x, _) in enumerate(micro):
+            x = x.to(self.device, non_blocking=True)
+            z_prior = torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
+            with self._no_sync(self.accs.g, self.ae, i == len(micro) - 1):
+                out = self.ae(x, z_prior, sched["input_noise"])
+                loss, parts = generator_loss(out, x, self.disc, r.loss, sched["beta"], r.model.kind)
+                if not self._all_finite(loss):
+                    return self._skip()
+                self.accs.g.backward(loss)
+            outs.append((x, _detached(out)))
+            _accumulate(terms, parts, len(micro))
+        terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
+        self.opt_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
+
+        if self.disc is not None:
+            self.model.disc.requires_grad_(True)
+            for i, (x, out) in enumerate(outs):
+                with self._no_sync(self.accs.d, self.disc, i == len(outs) - 1):
+                    loss, parts = discriminator_loss(self.disc, x, out, r.loss)
+                    if not self._all_finite(loss):
+                        return self._skip()
+                    self.accs.d.backward(loss)
+                _accumulate(terms, parts, len(outs))
+            terms["grad_norm_d"] = _norm(self.accs.d.clip_grad_norm_(self.model.disc.parameters(), _clip(r)))
+            self.opt_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+
+        self.ema.update(self.model, zero3=self.zero3)
+        self.bad_steps = 0
+        self.step += 1
+        terms.update(lr=torch.tensor(lr), beta=torch.tensor(sched["beta"]),
+                     input_noise=torch.tensor(sched["input_noise"]))
+        return terms
+
+    def _skip(self) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+        self.bad_steps += 1
+        self.step += 1
+        log.warning("step %d: non-finite loss, step skipped (%d in a row)", self.step, self.bad_steps)
+        if self.bad_steps >= self.recipe.train.max_bad_steps:
+            last = self.checkpoint or "none (no checkpoint was written yet)"
+            raise GvaeError(f"{self.bad_steps} non-finite steps in a row at step {self.step}; stopped. "
+                            f"Last good checkpoint: {last}. Lower optim.lr or set optim.grad_clip.")
+        return None
+
+    # ---------------------------------------------------------------- samples and the run
+    @torch.no_grad()
+    def save_samples(self) -> Path | None:
+        """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA)."""
+        if not self.accs.main.is_main_process:
+            return None
+        n = self.recipe.log.num_samples
+        if self._fixed is None:
+            gen = torch.Generator().manual_seed(self.recipe.train.seed)
+            z = torch.randn(n, self.model.latent_dim, generator=gen)
+            source = self.recipe.data.val or self.recipe.data.train
+            split = "val" if self.recipe.data.val else "train"
+            real, _ = load_images(source, split=split, limit=min(n, 8))
+            self._fixed = (z.to(self.device), real.to(self.device))
+        z, real = self._fixed
+        model = self.ema.model
+        samples = model.decode(z)
+        recon = model.decode(model.encode(real)[0])
+        return self.monitor.save_grid(self.step, [samples[i:i + 8] for i in range(0, n, 8)] + [real, recon])
+
+    def fit(self) -> dict:
+        r = self.recipe
+        acc = self.accs.main
+        bar = tqdm(total=r.train.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+                   disable=not (acc.is_main_process and self.progress))
+        window: dict[str, torch.Tensor] = {}
+        window_steps = 0
+        self.monitor.images_per_second(self.step)
+        last: dict[str, float] = {}
+        try:
+            while self.step < r.train.max_steps:
+                terms = self.train_step()
+                bar.update(1)
+                if terms is not None:
+                    _accumulate(window, terms, 1)
+                    window_steps += 1
+                if self.step % r.log.every == 0 and window_steps:
+                    last = {k: float(v) / window_steps for k, v in window.items()}
+                    last["images_per_s"] = self.monitor.images_per_second(self.step)
+                    self.monitor.log(self.step, last)
+                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_g", "loss_d", "images_per_s") if k in last})
+                    window, window_steps = {}, 0
+                if self.step % r.log.sample_every == 0:
+                    self.save_samples()
+                if self.step % r.train.checkpoint_every == 0:
+                    self.save_checkpoint()
+            if self.checkpoint is None or self.checkpoint.name != ckpt.step_dir_name(self.step):
+                self.save_checkpoint()
+            self.save_samples()
+        finally:
+            bar.close()
+            self.monitor.close()
+        acc.end_training()
+        return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last}
+
+
+def _detached(out):
+    """The generator's outputs with their graphs cut: the discriminator step trains on them as fixed fakes."""
+    values = {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
+    return type(out)(**{k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()})
+
+
+def _accumulate(into: dict[str, torch.Tensor], parts: dict[str, torch.Tensor], count: int) -> None:
+    for key, value in parts.items():
+        value = value.detach().float().cpu() / count
+        into[key] = into[key] + value if key in into else value
+
+
+def _norm(value) -> torch.Tensor:
+    return torch.tensor(float("nan") if value is None else float(value))
+
+
+def _clip(recipe: Recipe) -> float:
+    return recipe.optim.grad_clip if recipe.optim.grad_clip > 0 else float("inf")
+
+
+def train(recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True) -> dict:
+    """Train ``recipe`` into ``run_dir`` (resuming from its newest checkpoint with ``resume="auto"``)."""
+    return Trainer(recipe, run_dir, resume=resume, progress=progress).fit()

@@ -1,0 +1,67 @@
+"""What a run shows while it trains: metrics.jsonl, TensorBoard events, sample grids, a progress bar.
+
+Only the main process writes. ``metrics.jsonl`` has one JSON object per log step, every loss term, grad
+norms, learning rates, images/s and D(real)/D(fake) means; a resumed run appends to it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, images_per_step: int):
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.images_per_step = images_per_step
+        self._writer = None
+        self._last_time = time.perf_counter()
+        self._last_step: int | None = None
+        if enabled and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def images_per_second(self, step: int) -> float:
+        """Throughput over all processes since the previous call."""
+        now = time.perf_counter()
+        rate = 0.0
+        if self._last_step is not None and now > self._last_time:
+            rate = (step - self._last_step) * self.images_per_step / (now - self._last_time)
+        self._last_time, self._last_step = now, step
+        return rate
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, **{k: round(float(v), 6) for k, v in values.items()}}
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in values.items():
+                self._writer.add_scalar(key, float(value), step)
+
+    def save_grid(self, step: int, rows: list[torch.Tensor]) -> Path | None:
+        """Write ``samples/step-XXXXXXXX.png``: each tensor in ``rows`` is [N, C, H, W] in [0, 1]."""
+        if not self.enabled:
+            return None
+        from torchvision.utils import make_grid
+
+        images = torch.cat(rows).float().clamp(0, 1).cpu()
+        grid = make_grid(images, nrow=rows[0].shape[0] if len(rows) > 1 else 8, padding=2, pad_value=1.0)
+        array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        path = self.run_dir / "samples" / f"step-{step:08d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(path)
+        if self._writer is not None:
+            self._writer.add_image("samples", grid, step)
+        return path
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
