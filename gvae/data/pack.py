@@ -1,0 +1,269 @@
+"""``gvae data pack``: raw images -> ``train-NNNNNN.tar``, ``val-NNNNNN.tar`` and ``dataset.json``.
+
+The order of the items and the train/val split are drawn from ``seed`` alone (items are split whole, so the
+slices of one volume never land in both splits); decoding runs in an ordered process pool, so the shards are
+byte-identical whatever ``workers`` is. Each shard is written under a temporary name and renamed into place
+when complete, and after every shard ``.pack-state.json`` records where the pack stands; rerunning the same
+command after an interruption continues from the last complete shard instead of starting over.
+``dataset.json`` is written last: a directory holding one is a finished pack.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from gvae.data.sources import Item, Loaded, PackOptions, Scan, source_module
+from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter, encode_png
+from gvae.errors import GvaeError
+
+log = logging.getLogger(__name__)
+STATE_NAME = ".pack-state.json"
+SPLITS = ("train", "val")
+_OUTPUT = re.compile(r"^\.?(train|val)-\d{6}\.tar(" + re.escape(PARTIAL_SUFFIX) + ")?$")
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    """Everything ``gvae data pack`` was asked for; ``channels=None`` takes the source's default."""
+
+    src: str
+    kind: str
+    out: str
+    resolution: int
+    channels: int | None = None
+    bits: int = 8
+    window: tuple[float, float] | None = None
+    labels_from_dirs: bool = False
+    num: int | None = None
+    seed: int = 0
+    slice_range: tuple[int, int] | None = None
+    shard_size: int = 1000
+    val_fraction: float = 0.05
+    workers: int = 1
+    max_bad_fraction: float = 0.01
+    command: str = ""
+
+
+def _options(config: PackConfig, module) -> PackOptions:
+    if config.bits not in (8, 16):
+        raise GvaeError(f"--bits: got {config.bits}; choose 8 or 16")
+    if config.bits == 16 and not module.INFO.supports_16bit:
+        raise GvaeError(f"--bits 16 is for windowed sources (dicom, nifti, phantom), not --kind {config.kind}")
+    if config.window is not None and not config.window[0] < config.window[1]:
+        raise GvaeError(f"--window: got {config.window[0]},{config.window[1]}; LOW must be below HIGH")
+    channels = config.channels or module.INFO.default_channels
+    if channels not in (1, 3):
+        raise GvaeError(f"--channels: got {channels}; choose 1 or 3")
+    return PackOptions(resolution=config.resolution, channels=channels, bits=config.bits, window=config.window,
+                       labels_from_dirs=config.labels_from_dirs, num=config.num, seed=config.seed,
+                       slice_range=config.slice_range)
+
+
+def assign_splits(scan: Scan, config: PackConfig) -> dict[str, list[Item]]:
+    """Shuffle the items with ``seed``, keep at most ``num`` (except phantoms, which ``num`` already sized),
+    then give the first ``round(val_fraction * n)`` unassigned items to val; source-fixed splits are kept."""
+    order = np.random.default_rng(config.seed).permutation(len(scan.items))
+    items = [scan.items[i] for i in order]
+    if config.num is not None and config.kind != "phantom":
+        items = items[:config.num]
+    n_val = round(config.val_fraction * sum(item.split is None for item in items))
+    splits: dict[str, list[Item]] = {split: [] for split in SPLITS}
+    for item in items:
+        if item.split is None:
+            split = "val" if n_val > 0 else "train"
+            n_val -= split == "val"
+        else:
+            split = item.split
+        splits[split].append(item)
+    return splits
+
+
+def _load_safe(item: Item, load, opts: PackOptions) -> tuple[list[Loaded] | None, str]:
+    """Run a source's ``load`` in a worker; any exception marks the input bad (reason returned, not raised)."""
+    try:
+        return load(item, opts), ""
+    except Exception as err:  # corrupt files raise anything: OSError, ValueError, EOFError, decoder errors
+        return None, f"{type(err).__name__}: {err}".strip()
+
+
+def _results(items: list[Item], scan: Scan, opts: PackOptions, pool) -> Iterator[tuple[list[Loaded] | None, str]]:
+    task = functools.partial(_load_safe, load=scan.load, opts=opts)
+    if pool is None:
+        return map(task, items)
+    return pool.imap(task, items, chunksize=max(1, min(16, len(items) // 64)))
+
+
+class _State:
+    """Where a pack stands, rewritten atomically after every shard: the cursor (split, item, image within it),
+    the shards done, the skipped inputs and the running pixel sums of the train split."""
+
+    def __init__(self, out: Path, fingerprint: str, channels: int):
+        self.path = out / STATE_NAME
+        self.data: dict[str, Any] = {
+            "fingerprint": fingerprint, "shards": {s: [] for s in SPLITS}, "cursor": {s: [0, 0] for s in SPLITS},
+            "skipped": [], "sums": [0.0] * channels, "squares": [0.0] * channels, "pixels": 0}
+
+    def resume(self, out: Path) -> bool:
+        """Load a previous state of the same pack whose shards are all still there; False means start over."""
+        try:
+            previous = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return False
+        done = [shard["name"] for split in SPLITS for shard in previous.get("shards", {}).get(split, [])]
+        if previous.get("fingerprint") != self.data["fingerprint"] or not all((out / n).is_file() for n in done):
+            return False
+        self.data = previous
+        return True
+
+    def save(self) -> None:
+        partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        partial.write_text(json.dumps(self.data))
+        os.replace(partial, self.path)
+
+
+def _clean(out: Path) -> None:
+    """Remove what an earlier pack left in ``out``: its shards, partial files, state and dataset.json."""
+    for path in out.iterdir():
+        if _OUTPUT.match(path.name) or path.name in ("dataset.json", STATE_NAME):
+            path.unlink()
+
+
+def _fingerprint(config: PackConfig, opts: PackOptions, splits: dict[str, list[Item]]) -> str:
+    described = {k: v for k, v in asdict(config).items() if k not in ("workers", "command")}
+    described["options"] = asdict(opts)
+    described["items"] = [[item.source for item in splits[s]] for s in SPLITS]
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_bad(state: _State, total: int, config: PackConfig) -> None:
+    skipped = state.data["skipped"]
+    if skipped and len(skipped) > config.max_bad_fraction * total:
+        examples = "; ".join(f"{s['source']} ({s['reason']})" for s in skipped[:3])
+        raise GvaeError(f"{len(skipped)} of {total} inputs are unreadable, more than --max-bad-fraction "
+                        f"{config.max_bad_fraction}: e.g. {examples}. Fix the source or raise --max-bad-fraction")
+
+
+def _pack_split(split: str, items: list[Item], scan: Scan, opts: PackOptions, config: PackConfig,
+                state: _State, pool, total_items: int) -> None:
+    out = Path(config.out)
+    shards, cursor = state.data["shards"][split], state.data["cursor"][split]
+    start_item, skip_images = cursor
+    written = sum(shard["count"] for shard in shards)
+    top = float((1 << opts.bits) - 1)
+    writer: AtomicShardWriter | None = None
+    total = len(items) if scan.images_per_item == 1 else None
+    bar = tqdm(total=total, initial=written if total else 0, unit="img", desc=f"pack {split}", mininterval=0.5)
+    try:
+        for position, (loaded, reason) in enumerate(_results(items[start_item:], scan, opts, pool), start_item):
+            item = items[position]
+            if loaded is None:
+                log.warning("skipping %s: %s", item.source, reason)
+                state.data["skipped"].append({"source": item.source, "reason": reason})
+                _check_bad(state, total_items, config)
+                continue
+            for offset, image in enumerate(loaded[skip_images:], skip_images):
+                if writer is None:
+                    writer = AtomicShardWriter(out / f"{split}-{len(shards):06d}.tar")
+                writer.write(_sample(written, item, image))
+                written += 1
+                bar.update()
+                if split == "train":
+                    _accumulate(state.data, image.pixels, top)
+                if writer.count == config.shard_size:
+                    shards.append({"name": writer.path.name, **writer.close()})
+                    writer = None
+                    state.data["cursor"][split] = [position, offset + 1] if offset + 1 < len(loaded) \
+                        else [position + 1, 0]
+                    state.save()
+            skip_images = 0
+        if writer is not None:
+            shards.append({"name": writer.path.name, **writer.close()})
+            writer = None
+        state.data["cursor"][split] = [len(items), 0]
+        state.save()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.abort()
+
+
+def _sample(index: int, item: Item, image: Loaded) -> dict[str, Any]:
+    sample = {"__key__": f"{index:08d}", "png": encode_png(image.pixels), "json": {"source": item.source,
+                                                                                  **image.meta}}
+    if image.label is not None:
+        sample["cls"] = int(image.label)
+    return sample
+
+
+def _accumulate(data: dict[str, Any], pixels: np.ndarray, top: float) -> None:
+    flat = pixels.reshape(pixels.shape[0] * pixels.shape[1], -1).astype(np.float64) / top
+    data["sums"] = (np.asarray(data["sums"]) + flat.sum(0)).tolist()
+    data["squares"] = (np.asarray(data["squares"]) + (flat**2).sum(0)).tolist()
+    data["pixels"] += flat.shape[0]
+
+
+def pack(config: PackConfig) -> dict[str, Any]:
+    """Pack ``config.src`` into ``config.out``; returns the dataset.json contents (also written there)."""
+    module = source_module(config.kind)
+    opts = _options(config, module)
+    scan = module.scan(config.src, opts)
+    if not scan.items:
+        raise GvaeError(f"{config.src}: found nothing to pack for --kind {config.kind}; check the path and kind")
+    splits = assign_splits(scan, config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out, _fingerprint(config, opts, splits), opts.channels)
+    if state.resume(out):
+        log.warning("continuing an interrupted pack in %s", out)
+    else:
+        _clean(out)
+    total_items = sum(len(items) for items in splits.values())
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    pool = context.Pool(config.workers) if config.workers > 1 else None
+    try:
+        for split in SPLITS:
+            _pack_split(split, splits[split], scan, opts, config, state, pool, total_items)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return _finish(config, opts, scan, state)
+
+
+def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) -> dict[str, Any]:
+    data = state.data
+    counts = {split: sum(shard["count"] for shard in data["shards"][split]) for split in SPLITS}
+    if counts["train"] == 0:
+        raise GvaeError(f"{config.src}: the train split came out empty ({counts['val']} images went to val); "
+                        f"lower --val-fraction or add images")
+    if data["skipped"]:
+        log.warning("skipped %d unreadable inputs (listed under 'skipped' in dataset.json): %s",
+                    len(data["skipped"]), ", ".join(s["source"] for s in data["skipped"][:10]))
+    mean = np.asarray(data["sums"]) / data["pixels"]
+    std = np.sqrt(np.maximum(np.asarray(data["squares"]) / data["pixels"] - mean**2, 0.0))
+    info = {
+        "kind": config.kind, "resolution": opts.resolution, "channels": opts.channels, "bits": opts.bits,
+        "label_names": scan.label_names,
+        "splits": {split: {"count": counts[split], "shards": data["shards"][split]} for split in SPLITS},
+        "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
+        "command": config.command, "skipped": data["skipped"], "seed": config.seed,
+        "window": list(opts.window) if opts.window else None,
+    }
+    out = Path(config.out)
+    partial = out / ("dataset.json" + PARTIAL_SUFFIX)
+    partial.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(partial, out / "dataset.json")
+    (out / STATE_NAME).unlink(missing_ok=True)
+    return info

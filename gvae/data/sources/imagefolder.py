@@ -1,0 +1,55 @@
+"""A tree of photos (jpg, png, webp, bmp, tiff); with ``--labels-from-dirs`` the first directory level is the class.
+
+Files are listed recursively in sorted order (hidden files and directories ignored), centre-cropped to a
+square and resized with LANCZOS. Class names are the sorted first-level directory names; files lying directly
+in SRC have no class and are refused with ``--labels-from-dirs`` (a silent -1 would corrupt the labels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from gvae.data.imageops import photo_to_array
+from gvae.data.sources import Item, Loaded, PackOptions, Scan, SourceInfo
+from gvae.errors import GvaeError
+
+INFO = SourceInfo(default_channels=3, supports_16bit=False)
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def list_images(root: Path) -> list[Path]:
+    """Image files under ``root`` by extension, sorted, skipping hidden names at any level."""
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def scan(src: str, opts: PackOptions) -> Scan:
+    root = Path(src)
+    if not root.is_dir():
+        raise GvaeError(f"{src}: not a directory; --kind imagefolder expects a folder of images")
+    files = list_images(root)
+    names = None
+    labels: list[int | None] = [None] * len(files)
+    if opts.labels_from_dirs:
+        top = [p.relative_to(root).parts for p in files]
+        loose = [str(f) for f, parts in zip(files, top, strict=True) if len(parts) == 1]
+        if loose:
+            raise GvaeError(f"--labels-from-dirs: {len(loose)} images lie directly in {src} (e.g. {loose[0]}); "
+                            f"move them into a class folder or drop --labels-from-dirs")
+        names = sorted({parts[0] for parts in top})
+        index = {name: i for i, name in enumerate(names)}
+        labels = [index[parts[0]] for parts in top]
+    items = [Item(source=str(f.relative_to(root)), ref=str(f), label=label)
+             for f, label in zip(files, labels, strict=True)]
+    return Scan(items=items, label_names=names, load=load)
+
+
+def load(item: Item, opts: PackOptions) -> list[Loaded]:
+    with Image.open(item.ref) as image:
+        image.load()
+        size = list(image.size)
+        pixels = photo_to_array(image, opts.resolution, opts.channels)
+    return [Loaded(pixels, item.label, {"original_size": size})]

@@ -1,0 +1,152 @@
+"""From what a user writes (a pattern, a packed directory, a list file, URLs) to a list of shard paths.
+
+Accepted specs, tried in this order:
+  ``pipe:CMD`` or ``scheme://...``      passed through (brace patterns expanded), e.g. ``pipe:aws s3 cp s3://b/x.tar -``
+  ``a.tar,b.tar``                       comma-separated list (commas inside ``{...}`` belong to the pattern)
+  ``data/phantom``                      a packed directory: the shards of ``split`` named in its dataset.json
+  ``shards.txt``                        a text file with one shard per line (relative to the file; ``#`` comments)
+  ``data/train-{000000..000127}.tar``   a brace and/or glob pattern; every expanded path must exist
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import braceexpand
+from webdataset.tariterators import base_plus_ext
+
+from gvae.errors import GvaeError
+
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
+def is_url(spec: str) -> bool:
+    return spec.startswith("pipe:") or "://" in spec
+
+
+def _split_commas(spec: str) -> list[str]:
+    """Split on commas outside braces: ``a-{0,1}.tar,b.tar`` -> [``a-{0,1}.tar``, ``b.tar``]."""
+    parts, depth, current = [], 0, ""
+    for char in spec:
+        depth += (char == "{") - (char == "}")
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
+def resolve_shards(spec: str, split: str = "train") -> list[str]:
+    """The shard paths or URLs that ``spec`` names, in order (see the module docstring for the forms).
+
+    ``split`` matters only for a packed directory. Raises GvaeError when nothing matches or a named local
+    shard does not exist.
+    """
+    spec = str(spec).strip()
+    if not spec:
+        raise GvaeError("empty shard spec; give a packed dataset directory or a pattern like data/train-{000000..000009}.tar")
+    if is_url(spec):
+        return list(braceexpand.braceexpand(spec))
+    parts = _split_commas(spec)
+    if len(parts) > 1:
+        return [shard for part in parts for shard in resolve_shards(part, split)]
+    path = Path(spec)
+    if path.is_dir():
+        return _from_directory(path, split)
+    if path.is_file():
+        return [spec] if spec.endswith(TAR_SUFFIXES) else _from_list_file(path)
+    expanded = [match for pattern in braceexpand.braceexpand(spec)
+                for match in (sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])]
+    missing = [p for p in expanded if not Path(p).is_file()]
+    if not expanded or missing:
+        example = f" (e.g. {missing[0]})" if missing else ""
+        raise GvaeError(f"{spec}: no such shards{example}; give a packed dataset directory, a shard pattern like "
+                        f"data/train-{{000000..000009}}.tar, or a list file")
+    return expanded
+
+
+def _from_directory(path: Path, split: str) -> list[str]:
+    info = _read_json(path / "dataset.json")
+    if info is not None:
+        if split not in info.get("splits", {}):
+            raise GvaeError(f"{path}: dataset.json has no split {split!r} (it has {', '.join(info['splits'])})")
+        shards = [str(path / shard["name"]) for shard in info["splits"][split]["shards"]]
+        if not shards:
+            raise GvaeError(f"{path}: the {split} split is empty; pack with a --val-fraction above 0 to get one")
+        return shards
+    shards = sorted(glob.glob(str(path / f"{split}-*.tar")))
+    if not shards:
+        raise GvaeError(f"{path}: no dataset.json and no {split}-*.tar shards; pack it with `gvae data pack`")
+    return shards
+
+
+def _from_list_file(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    entries = [line for line in lines if line and not line.startswith("#")]
+    if not entries:
+        raise GvaeError(f"{path}: the shard list file is empty")
+    return [entry if is_url(entry) or Path(entry).is_absolute() else str(path.parent / entry) for entry in entries]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise GvaeError(f"{path}: unreadable dataset description ({err}); repack or remove it") from None
+
+
+def read_dataset_info(spec: str) -> dict[str, Any] | None:
+    """The dataset.json of a packed directory, or of the directory holding the spec's first local shard; else None."""
+    spec = str(spec).strip()
+    if is_url(spec):
+        return None
+    path = Path(spec)
+    if path.is_dir():
+        return _read_json(path / "dataset.json")
+    try:
+        first = resolve_shards(spec)[0]
+    except GvaeError:
+        return None
+    return None if is_url(first) else _read_json(Path(first).parent / "dataset.json")
+
+
+def count_tar_samples(path: str) -> int:
+    """Samples in a local shard, from the tar headers alone (no data read); a truncated tar counts what it has."""
+    keys = set()
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.isreg():
+                    keys.add(base_plus_ext(member.name)[0])
+    except (tarfile.TarError, OSError, EOFError):
+        pass
+    return len(keys - {None})
+
+
+def shard_counts(shards: list[str], info: dict[str, Any] | None) -> list[int]:
+    """Samples per shard: from dataset.json where it names the shard, else by reading local tar headers.
+
+    Raises GvaeError for a URL shard that no dataset.json describes: the loader needs the counts to give every
+    rank the same number of batches.
+    """
+    known = {}
+    for split in (info or {}).get("splits", {}).values():
+        known.update({shard["name"]: shard["count"] for shard in split["shards"]})
+    counts = []
+    for shard in shards:
+        name = shard.rsplit("/", 1)[-1]
+        if name in known:
+            counts.append(int(known[name]))
+        elif is_url(shard):
+            raise GvaeError(f"{shard}: cannot count the samples of a remote shard; copy the shards with their "
+                            f"dataset.json to a local directory, or list local shards")
+        else:
+            counts.append(count_tar_samples(shard))
+    return counts
