@@ -87,6 +87,8 @@ class AtomicShardWriter:
         return {"count": self.count, "sha256": self._hashing.sha256.hexdigest()}
 
     def abort(self) -> None:
+        """Drop the partial file (the tar is closed first so that nothing writes to it later)."""
+        self._tar.close()
         self._file.close()
         self.partial.unlink(missing_ok=True)
 

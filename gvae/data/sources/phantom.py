@@ -19,7 +19,7 @@ from gvae.errors import GvaeError
 
 INFO = SourceInfo(default_channels=1, supports_16bit=True)
 MAX_LESIONS = 3
-LABEL_NAMES = [f"{n} lesions" for n in range(MAX_LESIONS + 1)]
+LABEL_NAMES = [f"{n} lesion{'' if n == 1 else 's'}" for n in range(MAX_LESIONS + 1)]
 _AIR, _FAT, _TISSUE, _LESION = -1000.0, -90.0, 45.0, 220.0
 # name: (centre x, centre y, semi-axis a, semi-axis b, rotation rad, HU)
 _ORGANS = {
