@@ -104,6 +104,9 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
         if cpu:
             PartialState(backend="gloo")
         stage = int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))
+        # The recipe, not the launch config, sets micro batch, accumulation, clipping and precision; without
+        # this accelerate refuses a full DeepSpeed config beside the launch config's DeepSpeed fields.
+        os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
         plugins = {name: DeepSpeedPlugin(hf_ds_config=_deepspeed_config(recipe, stage))
                    for name in (("g", "d") if two_players else ("g",))}
         g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision,

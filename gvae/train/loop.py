@@ -5,7 +5,10 @@ A step, per optimizer update:
 1. encoder+generator: for each of ``train.grad_accum`` micro-batches, one forward of ``ae`` (reconstruction
    and prior samples) and the generator loss (likelihood NLL + beta KL + adversarial), backward with the
    discriminator's parameters frozen (DeepSpeed requires it; it also keeps the adversarial term from
-   updating D); then clip, step.
+   updating D); then clip, step. The generator step calls the *unwrapped* discriminator: its parameters
+   are frozen, so no gradient sync is needed, and going through D's DeepSpeed engine would fire that
+   engine's gradient reduction inside G's backward (seen: IndexError in ZeRO-2's reduce_ipg_grads). ZeRO-3
+   still gathers D's parameters, through the hooks it installs on the module itself.
 2. discriminator: on the same micro-batches and the detached fakes of step 1, one forward on
    cat(real, recon, fake) per micro-batch; clip, step.
 3. EMA update; log, sample grid and checkpoint on their schedules.
@@ -220,7 +223,7 @@ class Trainer:
             z_prior = torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
             with self._no_sync(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"])
-                loss, parts = generator_loss(out, x, self.disc, r.loss, sched["beta"], r.model.kind)
+                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
                 if not self._all_finite(loss):
                     return self._skip()
                 self.accs.g.backward(loss)
