@@ -1,0 +1,107 @@
+"""FID, KID, Inception Score and precision/recall through torch-fidelity, with local feature weights only.
+
+torch-fidelity would download Inception-v3 weights on first use; gvae never lets it. The feature network is
+chosen by the weights file given (:func:`resolve_features`):
+
+- a ``.safetensors`` file: the domain classifier of :mod:`gvae.metrics.features` (``gvae eval train-features``);
+- any other file: torch-fidelity's Inception-v3 weights (``weights-inception-2015-12-05-6726825d.pth``);
+- nothing: that Inception file if it is already in the torch hub cache, else a :class:`GvaeError`.
+
+Images go in as float [N, C, H, W] in [0, 1] and are handed to torch-fidelity as uint8 [3, H, W] items
+(round(255 x); grey repeated over three channels), with its caching off: every call recomputes features.
+Conventions follow torch-fidelity: input 1 is the generated set, input 2 the real one; precision is the
+fraction of generated samples inside the real manifold, recall the reverse (Kynkaenniemi et al., 2019, k = 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+
+from gvae.errors import GvaeError
+from gvae.metrics.features import EXTRACTOR_NAME
+
+INCEPTION_NAME = "inception-v3-compat"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+FIDELITY_METRICS = ("fid", "kid", "isc", "prc")
+ISC_SPLITS = 10
+PRC_NEIGHBORHOOD = 3
+KID_SUBSET_SIZE = 1000
+
+
+class ImageTensorDataset(Dataset):
+    """Float images [N, C, H, W] in [0, 1] as the uint8 [3, H, W] items torch-fidelity reads."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = (self.images[i].float().clamp(0, 1) * 255).round().to(torch.uint8)
+        return x.expand(3, *x.shape[1:]).contiguous() if x.shape[0] == 1 else x
+
+
+@dataclass(frozen=True)
+class Features:
+    """The feature network used: its torch-fidelity name and its local weights file."""
+
+    extractor: str
+    weights_path: str
+
+    def to_dict(self) -> dict:
+        return {"extractor": self.extractor, "weights": self.weights_path}
+
+
+def resolve_features(weights_path: str | Path | None) -> Features:
+    """Pick the feature network for a weights file (rules in the module docstring); never downloads."""
+    if weights_path is None:
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+        if not cached.is_file():
+            raise GvaeError("FID/KID/IS/precision-recall need local feature weights: pass --feature-weights "
+                            f"FILE.safetensors (from `gvae eval train-features`) or the Inception file {INCEPTION_FILE}")
+        weights_path = cached
+    path = Path(weights_path)
+    if not path.is_file():
+        raise GvaeError(f"feature weights {path} do not exist")
+    return Features(EXTRACTOR_NAME if path.suffix == ".safetensors" else INCEPTION_NAME, str(path))
+
+
+def min_samples(metric: str) -> int:
+    """Fewest generated (and real) images a torch-fidelity metric can be estimated from."""
+    return {"isc": ISC_SPLITS, "prc": PRC_NEIGHBORHOOD + 1}.get(metric, 2)
+
+
+def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELITY_METRICS,
+                     features: Features | None = None, seed: int = 0, kid_subsets: int = 100,
+                     batch_size: int = 64, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Compute ``metrics`` (a subset of fid, kid, isc, prc) between ``generated`` and ``real`` [N, C, H, W].
+
+    Returns a flat mapping: fid; kid, kid_std (over ``kid_subsets`` subsets of min(1000, N, M) rows); isc, isc_std (over 10
+    splits of the generated set); precision, recall. The real set is only read for fid, kid and prc.
+    """
+    unknown = set(metrics) - set(FIDELITY_METRICS)
+    if unknown:
+        raise GvaeError(f"unknown torch-fidelity metric(s) {sorted(unknown)}; choose from {FIDELITY_METRICS}")
+    for metric in metrics:
+        need = min_samples(metric)
+        if len(generated) < need or (metric != "isc" and len(real) < need):
+            raise GvaeError(f"{metric} needs at least {need} generated and real images, got {len(generated)} "
+                            f"and {len(real)}")
+    features = features or resolve_features(None)
+    raw = torch_fidelity.calculate_metrics(
+        input1=ImageTensorDataset(generated), input2=ImageTensorDataset(real),
+        cuda=torch.device(device).type == "cuda", batch_size=batch_size,
+        feature_extractor=features.extractor, feature_extractor_weights_path=features.weights_path,
+        isc="isc" in metrics, fid="fid" in metrics, kid="kid" in metrics, prc="prc" in metrics,
+        isc_splits=ISC_SPLITS, kid_subsets=kid_subsets, kid_subset_size=min(KID_SUBSET_SIZE, len(generated), len(real)),
+        prc_neighborhood=PRC_NEIGHBORHOOD, rng_seed=seed, cache=False, save_cpu_ram=True, verbose=False)
+    names = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid",
+             "kernel_inception_distance_std": "kid_std", "inception_score_mean": "isc",
+             "inception_score_std": "isc_std", "precision": "precision", "recall": "recall"}
+    return {names[k]: float(v) for k, v in raw.items() if k in names}
