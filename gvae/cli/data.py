@@ -29,7 +29,7 @@ def _pair(kind: type, what: str):
 
 def _command_line(ctx: click.Context) -> str:
     """The command as the user could retype it: the arguments and every option not left at its default."""
-    words = ctx.command_path.split()
+    words = ["gvae", *ctx.command_path.split()[1:]]
     for param in ctx.command.params:
         value = ctx.params[param.name]
         if ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT:
@@ -39,7 +39,8 @@ def _command_line(ctx: click.Context) -> str:
         elif param.is_flag:
             words.append(param.opts[-1])
         else:
-            words += [param.opts[-1], ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            words.append(f"{param.opts[-1]}={text}")  # "=" keeps a negative value like -160,240 attached
     return shlex.join(words)
 
 

@@ -1,0 +1,60 @@
+"""``gvae data pack`` and ``gvae data inspect`` from the command line: results, and one-line errors."""
+
+import json
+
+from click.testing import CliRunner
+
+from gvae.cli import cli
+from gvae.data import write_shard
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_one_line_error(result, fragment):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], result.output
+
+
+def test_pack_then_inspect_phantoms(tmp_path):
+    out = tmp_path / "ph"
+    packed = run("data", "pack", "-", "--kind", "phantom", "--num", "12", "--resolution", "32", "--out", str(out),
+                 "--shard-size", "5", "--val-fraction", "0.25", "--window=-160,240")
+    assert packed.exit_code == 0, packed.output
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["command"] == (f"gvae data pack - --kind=phantom --out={out} --resolution=32 --shard-size=5 "
+                               "--val-fraction=0.25 --window=-160.0,240.0 --num=12")
+    inspected = run("data", "inspect", str(out), "--grid", str(tmp_path / "grid.png"))
+    assert inspected.exit_code == 0, inspected.output
+    assert "train: 9 samples in 2 shards (dataset.json: 9)" in inspected.output
+    assert "val: 3 samples" in inspected.output and "lesion" in inspected.output
+    assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_pack_of_a_missing_folder_is_a_one_line_error(tmp_path):
+    assert_one_line_error(run("data", "pack", str(tmp_path / "nope"), "--kind", "imagefolder", "--resolution", "32",
+                              "--out", str(tmp_path / "out")), "not a directory")
+
+
+def test_pack_of_an_empty_folder_is_a_one_line_error(tmp_path):
+    assert_one_line_error(run("data", "pack", str(tmp_path), "--kind", "dicom", "--resolution", "32",
+                              "--out", str(tmp_path / "out")), "found nothing to pack")
+
+
+def test_a_malformed_window_is_a_usage_error(tmp_path):
+    result = run("data", "pack", "-", "--kind", "phantom", "--num", "2", "--resolution", "32", "--out",
+                 str(tmp_path), "--window", "high,low")
+    assert result.exit_code == 2 and "--window" in result.output
+
+
+def test_inspect_of_nothing_is_a_one_line_error(tmp_path):
+    assert_one_line_error(run("data", "inspect", str(tmp_path / "x-{0..3}.tar")), "no such shards")
+
+
+def test_inspect_reports_a_corrupt_sample_and_exits_1(tmp_path):
+    write_shard(tmp_path / "s.tar", [{"__key__": "k", "png": b"not a png"}])
+    result = run("data", "inspect", str(tmp_path / "s.tar"))
+    assert result.exit_code == 1
+    assert "bad: " in result.output and result.output.strip().splitlines()[-1].startswith("Error: 1 unreadable")
