@@ -70,7 +70,7 @@ class AtomicShardWriter:
         self.partial = self.path.with_name("." + self.path.name + PARTIAL_SUFFIX)
         self._file = open(self.partial, "wb")  # noqa: SIM115 (closed in close/abort)
         self._hashing = _HashingFile(self._file)
-        self._tar = wds.TarWriter(self._hashing, user="gvae", group="gvae", mtime=0.0)
+        self._tar = wds.TarWriter(self._hashing, user="gvae", group="gvae", mtime=0)  # int: no pax headers
         self.count = 0
 
     def write(self, sample: dict[str, Any]) -> None:

@@ -58,9 +58,12 @@ def render_hu(index: int, seed: int, resolution: int) -> tuple[np.ndarray, int]:
     x, y = np.meshgrid(axis, axis)
     hu = np.full((resolution, resolution), _AIR, np.float32)
 
-    def paint(value: float, *ellipse: float) -> None:
-        cover = ellipse_coverage(x, y, pitch, *ellipse)
-        hu[:] += cover * (value - hu)
+    def paint(value: float, cx: float, cy: float, a: float, b: float, theta: float) -> None:
+        reach = max(a, b) + 2 * pitch  # only the ellipse's bounding square can change
+        cols = slice(*np.clip(np.searchsorted(axis, [cx - reach, cx + reach]), 0, resolution))
+        rows = slice(*np.clip(np.searchsorted(axis, [cy - reach, cy + reach]), 0, resolution))
+        cover = ellipse_coverage(x[rows, cols], y[rows, cols], pitch, cx, cy, a, b, theta)
+        hu[rows, cols] += cover * (value - hu[rows, cols])
 
     bx, by = rng.uniform(-0.03, 0.03, 2)
     ba, bb = 0.86 * rng.uniform(0.94, 1.06), 0.62 * rng.uniform(0.94, 1.06)
