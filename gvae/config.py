@@ -42,13 +42,17 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The network. Channel width at a feature map of side s is clamp(channel_base // s, channel_min, channel_max)."""
+    """The network. Channel width at a feature map of side s is clamp(channel_base // s, channel_min, channel_max).
+
+    The default widths (16 channels at 64 px, 64 at 8x8 and 4x4) are sized for 2 CPU cores; GPU recipes widen
+    them (e.g. channel_base 16384, channel_max 512).
+    """
 
     kind: Literal["gvae", "vae", "vae-dense", "vaegan"] = "gvae"
     latent_dim: int = 128
-    channel_base: int = 4096
+    channel_base: int = 512
     channel_min: int = 16
-    channel_max: int = 256
+    channel_max: int = 64
     blocks_per_level: int = 1
     norm: Literal["batch", "group", "none"] = "batch"
     dropout: float = 0.3
@@ -71,10 +75,10 @@ class LossConfig:
 
     beta: float = 1.0  # weight of KL(q(z|x) || N(0, I))
     kl_warmup_steps: int = 0  # linearly raise beta from 0 over this many steps
-    adv_weight: float = 0.05  # weight of the adversarial term for encoder+generator (gvae, vaegan)
+    adv_weight: float = 0.05  # adversarial term for encoder+generator (gvae, vaegan), per pixel value (x C*H*W)
     adv_loss: Literal["nonsat", "hinge"] = "nonsat"
     r1_gamma: float = 0.0  # R1 gradient penalty on real images (0: off)
-    feature_weight: float = 1.0  # vaegan: weight of the reconstruction error in discriminator features
+    feature_weight: float = 1.0  # vaegan: feature-space reconstruction error, per pixel value (x C*H*W)
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
 
     _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "adv_weight": (0.0, None),

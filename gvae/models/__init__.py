@@ -1,0 +1,22 @@
+"""Models: the GVAE and its baselines behind one interface (:class:`GenerativeModel`), their likelihoods and
+losses, and safetensors weights.
+
+``build_model(recipe)`` reads ``recipe.data.resolution``, ``recipe.data.channels`` and ``recipe.model``.
+"""
+
+from __future__ import annotations
+
+from gvae.config import Recipe
+from gvae.models.baselines import build_dense_vae, build_vae, build_vaegan
+from gvae.models.gvae import AEOutput, Autoencoder, GenerativeModel, build_gvae
+from gvae.models.weights import load_weights, save_weights
+
+BUILDERS = {"gvae": build_gvae, "vae": build_vae, "vae-dense": build_dense_vae, "vaegan": build_vaegan}
+
+
+def build_model(recipe: Recipe) -> GenerativeModel:
+    """A freshly initialised model of kind ``recipe.model.kind``, in training mode, on the CPU."""
+    return BUILDERS[recipe.model.kind](recipe)
+
+
+__all__ = ["AEOutput", "Autoencoder", "GenerativeModel", "build_model", "load_weights", "save_weights"]

@@ -1,0 +1,160 @@
+"""The GVAE and the containers every model kind shares.
+
+A :class:`GenerativeModel` holds two players, each trained by its own optimizer:
+
+* ``ae`` (:class:`Autoencoder`): encoder q(z|x), generator p(x|z) and the likelihood's parameters. Its
+  ``forward`` is the only way training runs it, because DDP and DeepSpeed synchronise (and ZeRO-3 gathers)
+  parameters in hooks around ``forward``.
+* ``disc``: the discriminator, or None for the plain VAEs.
+
+The GVAE's own ingredients are noise injections in the autoencoder, which make the encoder robust and spread
+the generator's input: the encoder sees x + sigma_x * eps (sigma_x = ``model.input_noise``, annealed by
+:func:`gvae.models.losses.schedule_values`), and the generator sees z + ``model.latent_noise`` * eps while
+training. The baselines (:mod:`gvae.models.baselines`) are the same containers without them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gvae.config import Recipe
+from gvae.models.discriminator import Discriminator
+from gvae.models.encoder import ConvEncoder
+from gvae.models.generator import ConvGenerator
+from gvae.models.likelihoods import get_likelihood
+
+
+@dataclass
+class AEOutput:
+    """What one autoencoder forward returns; B images in, shapes below.
+
+    mu, logvar, z: [B, latent], q(z|x) and the sample z = mu + sigma * eps fed to the generator (before the
+    latent noise). recon_params: [B, P, H, W], the likelihood's parameters for the reconstruction.
+    recon: [B, C, H, W] in [0, 1], its mean image. fake: [B', C, H, W] in [0, 1], the mean images of the
+    prior latents given to ``forward`` (None without them). log_px_z: [B], log p(x|z) of the input in nats,
+    computed inside ``forward`` so that the likelihood's learned parameters are used under DDP/ZeRO hooks.
+    """
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    recon_params: torch.Tensor
+    recon: torch.Tensor
+    fake: torch.Tensor | None
+    log_px_z: torch.Tensor
+
+
+class Autoencoder(nn.Module):
+    """Encoder + generator + likelihood head: everything the generator-side optimizer trains.
+
+    ``latent_noise`` is the std of the noise added to z at the generator's input in training mode (0 for the
+    baselines).
+    """
+
+    def __init__(self, encoder: nn.Module, generator: nn.Module, likelihood, channels: int,
+                 latent_noise: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.generator = generator
+        self.head = likelihood.head(channels)
+        self.likelihood = likelihood
+        self.latent_noise = latent_noise
+
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, latent] -> the likelihood's parameters [N, P, H, W], without any noise."""
+        return self.head(self.generator(z))
+
+    def forward(self, x: torch.Tensor, z_prior: torch.Tensor | None = None,
+                input_noise: float = 0.0) -> AEOutput:
+        """Reconstruct x [B, C, H, W] in [0, 1] and, if given, decode prior latents z_prior [B', latent].
+
+        ``input_noise`` is sigma_x, the std of Gaussian noise added to the encoder's input (in image units).
+        Reconstructions and prior samples go through the generator in one batch, so that normalisation
+        statistics see both.
+        """
+        x_in = x + input_noise * torch.randn_like(x) if input_noise > 0 else x
+        mu, logvar = self.encoder(x_in)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z_gen = z + self.latent_noise * torch.randn_like(z) if self.training and self.latent_noise > 0 else z
+        latents = z_gen if z_prior is None else torch.cat([z_gen, z_prior.to(z_gen.dtype)])
+        params = self.decode_params(latents)
+        recon_params, fake_params = params[: x.shape[0]], params[x.shape[0]:]
+        return AEOutput(
+            mu=mu, logvar=logvar, z=z, recon_params=recon_params,
+            recon=self.likelihood.mean(recon_params),
+            fake=None if z_prior is None else self.likelihood.mean(fake_params),
+            log_px_z=self.likelihood.log_prob(recon_params, x),
+        )
+
+
+class GenerativeModel(nn.Module):
+    """One model of any kind, with the inference interface that generation and evaluation use.
+
+    ``encode``, ``decode``, ``log_px_z`` and ``sample`` never add noise; call them in eval mode (BatchNorm
+    then uses its running statistics, dropout is off).
+    """
+
+    def __init__(self, kind: str, ae: Autoencoder, disc: nn.Module | None, latent_dim: int, resolution: int,
+                 channels: int):
+        super().__init__()
+        self.kind = kind
+        self.ae = ae
+        self.disc = disc
+        self.latent_dim = latent_dim
+        self.resolution = resolution
+        self.channels = channels
+
+    @property
+    def likelihood(self):
+        return self.ae.likelihood
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, C, H, W] in [0, 1] -> (mu, logvar) [B, latent] of q(z|x)."""
+        return self.ae.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, latent] -> the likelihood's mean image [B, C, H, W] in [0, 1]."""
+        return self.likelihood.mean(self.ae.decode_params(z))
+
+    def log_px_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) [B] in nats for images x [B, C, H, W] (multiples of 1/255) and latents z [B, latent]."""
+        return self.likelihood.log_prob(self.ae.decode_params(z), x)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """n prior samples z ~ N(0, temperature^2 I), decoded to mean images [n, C, H, W] in [0, 1].
+
+        z is drawn on ``generator``'s device (the CPU by default) and then moved, so a seeded CPU generator
+        gives the same latents whatever device the model is on.
+        """
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator,
+                        device=generator.device if generator is not None else device)
+        return self.decode(temperature * z.to(device))
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters per part; the likelihood's learned scale counts with the generator."""
+        def count(module: nn.Module | None) -> int:
+            return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+        counts = {"encoder": count(self.ae.encoder),
+                  "generator": count(self.ae.generator) + count(self.ae.head),
+                  "discriminator": count(self.disc)}
+        counts["total"] = sum(counts.values())
+        return counts
+
+
+def build_conv_model(recipe: Recipe, with_disc: bool, latent_noise: float) -> GenerativeModel:
+    """The ResNet encoder/generator pair of gvae, vae and vaegan, with or without a discriminator."""
+    cfg, c, r = recipe.model, recipe.data.channels, recipe.data.resolution
+    ae = Autoencoder(ConvEncoder(c, r, cfg.latent_dim, cfg), ConvGenerator(c, r, cfg.latent_dim, cfg),
+                     get_likelihood(cfg.likelihood), c, latent_noise)
+    disc = Discriminator(c, r, cfg) if with_disc else None
+    return GenerativeModel(cfg.kind, ae, disc, cfg.latent_dim, r, c)
+
+
+def build_gvae(recipe: Recipe) -> GenerativeModel:
+    """GVAE: ResNet encoder and generator with input and latent noise, against a ResNet discriminator."""
+    return build_conv_model(recipe, with_disc=True, latent_noise=recipe.model.latent_noise)

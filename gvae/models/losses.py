@@ -1,0 +1,119 @@
+"""Losses of the two players, as pure functions of module outputs.
+
+The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or DeepSpeed, so they only ever call
+``disc(images)`` (its ``forward``, once per loss: a DDP-wrapped BatchNorm discriminator must not run two
+forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
+
+    schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
+    generator_loss(out, x, disc, loss_cfg, beta, kind) -> (total, terms)
+    discriminator_loss(disc, x, out, loss_cfg) -> (total, terms)
+
+``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging.
+
+Units: every term is per image, averaged over the batch. The reconstruction term is -log p(x|z) in nats
+(summed over the D = C*H*W pixel values) and the KL term is in nats, so pixel_weight = beta = 1 is the ELBO.
+The adversarial and feature terms are multiplied by D so that ``adv_weight`` is a weight per pixel value
+relative to the likelihood, and the same weight means the same balance at 32 and at 1024 px.
+
+The generator's adversarial term covers both kinds of fakes, reconstructions G(E(x)) and prior samples G(z),
+in one discriminator forward on cat(recon, fake); the discriminator tells reals from both. The loop sets the
+discriminator's parameters to requires_grad=False around the generator's backward, so that the generator's
+loss leaves no gradient on them (ZeRO-2/3 also require it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gvae.config import LossConfig, Recipe
+from gvae.models.gvae import AEOutput
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per row [B], nats: 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)."""
+    return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
+
+
+def _ramp(step: int, steps: int) -> float:
+    """0 -> 1 linearly over ``steps`` (1 throughout when steps == 0)."""
+    return 1.0 if steps == 0 else min(1.0, step / steps)
+
+
+def schedule_values(recipe: Recipe, step: int) -> dict[str, float]:
+    """The scheduled values at ``step``: input noise sigma_x (annealed to 0; gvae only) and the KL weight beta."""
+    model = recipe.model
+    noise = model.input_noise
+    if model.input_noise_anneal_steps:
+        noise *= 1.0 - _ramp(step, model.input_noise_anneal_steps)
+    return {"input_noise": noise if model.kind == "gvae" else 0.0,
+            "beta": recipe.loss.beta * _ramp(step, recipe.loss.kl_warmup_steps)}
+
+
+def _adversarial_generator(logits: torch.Tensor, loss_cfg: LossConfig) -> torch.Tensor:
+    """Generator side, mean over fakes: non-saturating -log sigmoid(D(fake)), or -D(fake) for hinge."""
+    return F.softplus(-logits).mean() if loss_cfg.adv_loss == "nonsat" else -logits.mean()
+
+
+def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
+                   kind: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
+
+    NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
+    adv_weight * D * (non-saturating or hinge loss on cat(recon, fake)). For ``vaegan``, the real images go
+    through the same forward and the reconstruction is also measured in the discriminator's features,
+    feature_weight * D * 0.5 * mean((f(recon) - f(x))^2): a unit-variance Gaussian in feature space (Larsen et
+    al., 2016), per feature, with the real features detached so that only the autoencoder moves.
+    """
+    dims = x[0].numel()
+    nll = -out.log_px_z.mean()
+    kl = kl_divergence(out.mu, out.logvar).mean()
+    total = loss_cfg.pixel_weight * nll + beta * kl
+    terms = {"nll": nll, "kl": kl, "bpd": nll / (dims * math.log(2))}
+    if disc is not None:
+        fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
+        with_real = kind == "vaegan"
+        logits, features = disc(torch.cat([x, *fakes] if with_real else fakes))
+        if with_real:
+            b = x.shape[0]
+            feature = 0.5 * (features[b:2 * b] - features[:b].detach()).square().mean()
+            total = total + loss_cfg.feature_weight * dims * feature
+            terms["feature"] = feature
+            logits = logits[b:]
+        adv = _adversarial_generator(logits, loss_cfg)
+        total = total + loss_cfg.adv_weight * dims * adv
+        terms["adv"] = adv
+    terms["total"] = total
+    return total, {name: value.detach() for name, value in terms.items()}
+
+
+def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
+                       loss_cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss of the discriminator on one forward of cat(real, recon, fake), fakes detached.
+
+    Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
+    each a mean, over reals and over all fakes. R1 (Mescheder et al., 2018) adds r1_gamma / 2 * E|grad_x D(x)|^2
+    on reals. Logged: the mean logits on reals (d_real), reconstructions (d_recon) and prior samples (d_fake).
+    """
+    b = x.shape[0]
+    real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
+    fakes = [out.recon.detach()] + ([] if out.fake is None else [out.fake.detach()])
+    logits, _ = disc(torch.cat([real, *fakes]))
+    real_logits, fake_logits = logits[:b], logits[b:]
+    if loss_cfg.adv_loss == "nonsat":
+        total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    else:
+        total = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean()}
+    if out.fake is not None:
+        terms["d_fake"] = fake_logits[b:].mean()
+    if loss_cfg.r1_gamma > 0:
+        (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        r1 = grad.square().flatten(1).sum(1).mean()
+        total = total + 0.5 * loss_cfg.r1_gamma * r1
+        terms["r1"] = r1
+    terms["d_loss"] = total
+    return total, {name: value.detach() for name, value in terms.items()}
