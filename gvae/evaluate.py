@@ -1,0 +1,393 @@
+"""The eval runner: one model, one protocol, every metric of :mod:`gvae.metrics` -> the results.json mapping.
+
+A metric is a named entry of :data:`METRICS` that reads what it needs from an :class:`EvalInputs` (generated
+samples, held-out real images, training images, per-image likelihood terms) and returns result entries
+``{"<name>": {"value": float, "std": float | None, "n": int, "unit": str, "better": "higher"|"lower", ...}}``.
+``std`` is the standard error of the mean for per-image averages and the spread over subsets or splits for
+set-level metrics (the entry says which in ``std_of``).
+
+Work is cut into blocks of :data:`BLOCK` images, each with its own random stream seeded by (seed, purpose,
+block index). When torch.distributed is initialised (``accelerate launch``), rank r takes blocks r, r + W,
+..., the blocks are gathered in order, and rank 0 computes the set-level metrics: the results are the same
+for any number of processes. Rank 0 holds all generated images in memory (N x C x H x W float32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+import gvae
+from gvae import metrics as M
+from gvae.data import load_images
+from gvae.errors import GvaeError
+
+log = logging.getLogger(__name__)
+
+BLOCK = 64
+_SAMPLES, _ELBO, _IWAE, _DENOISE = range(4)  # purposes, each with its own random streams
+
+
+@dataclass
+class EvalInputs:
+    """What the metrics read: generated and real images [N, C, H, W] in [0, 1] and per-image model terms."""
+
+    generated: torch.Tensor
+    real: torch.Tensor
+    train: torch.Tensor | None
+    per_image: dict[str, torch.Tensor]
+    seed: int
+    iwae_k: int
+    dims: int
+    features: M.Features | None = None
+    msssim_pairs: int = 1000
+    mmd_subsets: int = 10
+    device: torch.device = torch.device("cpu")
+    fidelity: tuple[str, ...] = ()  # the torch-fidelity metrics chosen: computed together, once
+    cache: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One entry of the registry: what it needs and how to turn :class:`EvalInputs` into result entries."""
+
+    name: str
+    about: str
+    compute: Callable[[EvalInputs], dict[str, dict]]
+    min_generated: int = 0
+    min_real: int = 1
+    needs_train: bool = False
+    needs_features: bool = False
+    per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
+
+
+def _entry(value: float, std: float | None, n: int, unit: str, better: str, **extra) -> dict:
+    return {"value": float(value), "std": None if std is None else float(std), "n": int(n), "unit": unit,
+            "better": better, **extra}
+
+
+def _mean_entry(values: torch.Tensor, unit: str, better: str, **extra) -> dict:
+    values = values.double()
+    return _entry(values.mean().item(), M.standard_error(values), values.numel(), unit, better,
+                  std_of="standard error of the mean", **extra)
+
+
+def _mmd(inp: EvalInputs) -> dict[str, dict]:
+    value = M.mmd2(inp.generated, inp.real)
+    bandwidths = M.median_bandwidths(inp.generated, inp.real)
+    size = max(2, min(len(inp.generated), len(inp.real)) // inp.mmd_subsets)
+    _, std = M.mmd2_with_std(inp.generated, inp.real, subsets=inp.mmd_subsets, subset_size=size,
+                             bandwidths=bandwidths, seed=inp.seed)
+    return {"mmd2": _entry(value, std, len(inp.generated), "pixel-space MMD^2", "lower", n_real=len(inp.real),
+                           bandwidths=bandwidths, std_of=f"std over {inp.mmd_subsets} subsets of {size}")}
+
+
+def _msssim(inp: EvalInputs) -> dict[str, dict]:
+    config = M.msssim_config(*inp.generated.shape[-2:])
+    value = M.msssim_diversity(inp.generated, inp.msssim_pairs, inp.seed)
+    reference = M.msssim_diversity(inp.real, inp.msssim_pairs, inp.seed)
+    return {"msssim_diversity": _entry(value, None, inp.msssim_pairs, "MS-SSIM", "lower", pairs=inp.msssim_pairs,
+                                       real_reference=reference, config=config.to_dict())}
+
+
+def _recon(inp: EvalInputs) -> dict[str, dict]:
+    p = inp.per_image
+    return {"recon_mse": _mean_entry(p["recon_mse"], "MSE", "lower"),
+            "recon_psnr": _mean_entry(p["recon_psnr"], "dB", "higher"),
+            "recon_ssim": _mean_entry(p["recon_ssim"], "SSIM", "higher")}
+
+
+def _elbo(inp: EvalInputs) -> dict[str, dict]:
+    p = inp.per_image
+    return {"elbo": _mean_entry(p["elbo"], "nats", "higher", log_px_z=p["elbo_log_px_z"].double().mean().item(),
+                                kl=p["elbo_kl"].double().mean().item()),
+            "elbo_bpd": _mean_entry(M.bits_per_dim(p["elbo"].double(), inp.dims), "bits/dim", "lower")}
+
+
+def _iwae(inp: EvalInputs) -> dict[str, dict]:
+    p = inp.per_image
+    return {"iwae": _mean_entry(p["iwae"], "nats", "higher", k=inp.iwae_k),
+            "iwae_bpd": _mean_entry(M.bits_per_dim(p["iwae"].double(), inp.dims), "bits/dim", "lower",
+                                    k=inp.iwae_k)}
+
+
+def _denoise(inp: EvalInputs) -> dict[str, dict]:
+    out = {}
+    for sigma in M.NOISE_LEVELS:
+        noisy = inp.per_image[f"denoise_noisy_psnr_{sigma}"].double().mean().item()
+        out[f"denoise_psnr_{sigma}"] = _mean_entry(inp.per_image[f"denoise_psnr_{sigma}"], "dB", "higher",
+                                                   sigma=sigma, noisy_input_psnr=noisy)
+        out[f"denoise_ssim_{sigma}"] = _mean_entry(inp.per_image[f"denoise_ssim_{sigma}"], "SSIM", "higher",
+                                                   sigma=sigma)
+    return out
+
+
+def _memorization(inp: EvalInputs) -> dict[str, dict]:
+    result = M.memorization(inp.generated, inp.train, inp.real)
+    fraction = result.pop("fraction")
+    return {"memorization": _entry(fraction, None, len(inp.generated), "fraction", "lower", n_train=len(inp.train),
+                                   n_heldout=len(inp.real), percentile=1.0, **result)}
+
+
+def _fidelity(which: str) -> Callable[[EvalInputs], dict[str, dict]]:
+    def compute(inp: EvalInputs) -> dict[str, dict]:
+        if "fidelity" not in inp.cache:  # one feature extraction for all of fid, kid, isc, prc
+            inp.cache["fidelity"] = M.fidelity_metrics(inp.generated, inp.real, metrics=inp.fidelity or (which,),
+                                                       features=inp.features, seed=inp.seed, device=inp.device)
+        r = inp.cache["fidelity"]
+        common = {"features": inp.features.to_dict(), "n_real": len(inp.real)}
+        n = len(inp.generated)
+        if which == "fid":
+            return {"fid": _entry(r["fid"], None, n, "FID", "lower", **common)}
+        if which == "kid":
+            return {"kid": _entry(r["kid"], r["kid_std"], n, "KID", "lower", std_of="std over 100 subsets", **common)}
+        if which == "isc":
+            return {"isc": _entry(r["isc"], r["isc_std"], n, "IS", "higher", std_of="std over 10 splits", **common)}
+        return {"precision": _entry(r["precision"], None, n, "fraction", "higher", k=3, **common),
+                "recall": _entry(r["recall"], None, n, "fraction", "higher", k=3, **common)}
+
+    return compute
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("mmd", "unbiased pixel-space MMD^2, generated vs held-out (median-heuristic Gaussian kernels)", _mmd,
+           min_generated=2, min_real=2),
+    Metric("msssim", "mean MS-SSIM of random generated pairs (diversity; real images as reference)", _msssim,
+           min_generated=2, min_real=2),
+    Metric("recon", "MSE, PSNR, SSIM of held-out images reconstructed through the posterior mean", _recon,
+           per_image=("recon",)),
+    Metric("elbo", "ELBO of held-out images (nats and bits/dim)", _elbo, per_image=("elbo",)),
+    Metric("iwae", "importance-weighted log-likelihood of held-out images (nats and bits/dim)", _iwae,
+           per_image=("iwae",)),
+    Metric("denoise", "PSNR and SSIM of reconstructions of held-out images with Gaussian noise 0.2 and 0.5",
+           _denoise, per_image=("denoise",)),
+    Metric("memorization", "fraction of samples nearer the training set than 99% of held-out images",
+           _memorization, min_generated=1, min_real=100, needs_train=True),
+    Metric("fid", "Frechet distance of features, generated vs held-out", _fidelity("fid"), min_generated=2,
+           min_real=2, needs_features=True),
+    Metric("kid", "kernel (polynomial) MMD of features, generated vs held-out", _fidelity("kid"), min_generated=2,
+           min_real=2, needs_features=True),
+    Metric("isc", "Inception Score of generated images (with the chosen feature network)", _fidelity("isc"),
+           min_generated=10, min_real=0, needs_features=True),
+    Metric("prc", "precision and recall of feature manifolds (k = 3)", _fidelity("prc"), min_generated=4,
+           min_real=4, needs_features=True),
+)}
+
+
+def parse_metrics(text: str) -> list[str]:
+    """``all`` or a comma-separated list of :data:`METRICS` names -> the names, in registry order."""
+    if text.strip() == "all":
+        return list(METRICS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise GvaeError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}; choose from all, {', '.join(METRICS)}")
+    return [name for name in METRICS if name in names]
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _stream(seed: int, purpose: int, block: int, device: torch.device) -> torch.Generator:
+    state = np.random.SeedSequence([seed, purpose, block]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state) & (2**63 - 1))
+
+
+def _blockwise(n: int, fn: Callable[[slice, int], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Run ``fn(rows, block_index)`` on this rank's blocks of n rows; gather and concatenate in block order."""
+    rank, world = _rank_world()
+    mine = {j: {k: v.detach().cpu() for k, v in fn(slice(j * BLOCK, min(n, (j + 1) * BLOCK)), j).items()}
+            for j in range(rank, math.ceil(n / BLOCK), world)}
+    if world > 1:
+        parts: list[dict] = [{} for _ in range(world)]
+        dist.all_gather_object(parts, mine)
+        mine = {j: block for part in parts for j, block in part.items()}
+    if not mine:
+        return {}
+    ordered = [mine[j] for j in sorted(mine)]
+    return {key: torch.cat([block[key] for block in ordered]) for key in ordered[0]}
+
+
+def _per_image_terms(model, real: torch.Tensor, needed: set[str], seed: int, iwae_k: int,
+                     batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    def reconstruct(x):
+        return model.decode(model.encode(x)[0])
+
+    def block(rows: slice, j: int) -> dict[str, torch.Tensor]:
+        x = real[rows].to(device)
+        out = {}
+        if "recon" in needed:
+            out.update({f"recon_{k}": v for k, v in M.reconstruction_errors(x, reconstruct(x)).items()})
+        if "elbo" in needed:
+            terms = M.elbo_terms(model.encode, model.log_px_z, x, generator=_stream(seed, _ELBO, j, device))
+            out.update({"elbo": terms["elbo"], "elbo_log_px_z": terms["log_px_z"], "elbo_kl": terms["kl"]})
+        if "iwae" in needed:
+            out["iwae"] = M.iwae_log_likelihood(model.encode, model.log_px_z, x, iwae_k, batch_size=batch_size,
+                                                generator=_stream(seed, _IWAE, j, device))
+        if "denoise" in needed:
+            g = _stream(seed, _DENOISE, j, device)
+            for sigma in M.NOISE_LEVELS:
+                scores = M.denoising_scores(reconstruct, x, sigma, generator=g)
+                out.update({f"denoise_{k}_{sigma}": v for k, v in scores.items()})
+        return out
+
+    return _blockwise(len(real), block) if needed else {}
+
+
+def _check(model, real: torch.Tensor, train: torch.Tensor | None, chosen: list[Metric], num_samples: int) -> None:
+    expected = (model.channels, model.resolution, model.resolution)
+    for what, images in (("held-out data", real), ("training data", train)):
+        if images is not None and tuple(images.shape[1:]) != expected:
+            c, h, w = images.shape[1:]
+            raise GvaeError(f"{what} has {c} channel(s) at {h}x{w} px but the model ({model.kind}) makes {expected[0]} "
+                            f"channel(s) at {model.resolution}x{model.resolution} px; evaluate on data packed like "
+                            f"its training data")
+    for metric in chosen:
+        if num_samples < metric.min_generated:
+            raise GvaeError(f"{metric.name} needs at least {metric.min_generated} samples, got --num-samples "
+                            f"{num_samples}")
+        if len(real) < metric.min_real:
+            raise GvaeError(f"{metric.name} needs at least {metric.min_real} held-out images, the data has {len(real)}")
+        if metric.needs_train and (train is None or len(train) < 1):
+            raise GvaeError(f"{metric.name} needs training images (give --train-data)")
+
+
+@torch.no_grad()
+def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None, metrics: list[str],
+             num_samples: int, iwae_k: int, seed: int, features: M.Features | None = None,
+             batch_size: int = 256, temperature: float = 1.0, msssim_pairs: int = 1000,
+             device: str | torch.device = "cpu") -> dict[str, dict]:
+    """Evaluate ``model`` and return the results.json "metrics" mapping (on rank 0; {} on other ranks).
+
+    ``real_images`` [N, C, H, W] in [0, 1] are held-out images (per-image metrics use all of them);
+    ``train_images`` (or None) are for memorisation; ``metrics`` are :data:`METRICS` names; ``num_samples``
+    images are drawn from the prior at ``temperature``; ``iwae_k`` importance samples per image; ``features``
+    is the feature network for fid/kid/isc/prc. Raises GvaeError for data the model cannot have made and
+    for too few images for a metric.
+    """
+    chosen = [METRICS[name] for name in metrics]
+    _check(model, real_images, train_images, chosen, num_samples)
+    if any(m.needs_features for m in chosen) and features is None:
+        raise GvaeError(f"{', '.join(m.name for m in chosen if m.needs_features)} need a feature network "
+                        f"(give --feature-weights)")
+    device = torch.device(device)
+    needed = {term for m in chosen for term in m.per_image}
+    per_image = _per_image_terms(model, real_images, needed, seed, iwae_k, batch_size, device)
+    if any(m.min_generated for m in chosen):
+        def draw(rows: slice, j: int) -> dict[str, torch.Tensor]:
+            n = rows.stop - rows.start
+            return {"x": model.sample(n, generator=_stream(seed, _SAMPLES, j, device), temperature=temperature)}
+
+        generated = _blockwise(num_samples, draw)["x"].float()
+    else:
+        generated = torch.empty(0, *real_images.shape[1:])
+    if _rank_world()[0] != 0:
+        return {}
+    inputs = EvalInputs(generated, real_images, train_images, per_image, seed, iwae_k,
+                        dims=math.prod(real_images.shape[1:]), features=features, msssim_pairs=msssim_pairs,
+                        device=device, fidelity=tuple(m.name for m in chosen if m.needs_features))
+    results: dict[str, dict] = {}
+    for metric in chosen:
+        log.info("computing %s", metric.name)
+        results.update(metric.compute(inputs))
+    return results
+
+
+@dataclass
+class Protocol:
+    """How a model is evaluated; recorded in results.json so that two results can be compared."""
+
+    data: str  # held-out images: a packed dataset dir (its val split) or a shard pattern
+    metrics: str = "all"
+    num_samples: int = 1000
+    iwae_k: int = 100
+    seed: int = 0
+    feature_weights: str | None = None
+    train_data: str | None = None  # default: the train split of a packed --data dir, else the run's data.train
+    num_real: int = 10000  # held-out images read (at most)
+    num_train: int = 20000  # training images read for memorisation (at most)
+    temperature: float = 1.0
+    batch_size: int = 256
+
+
+def _train_spec(protocol: Protocol, model) -> str:
+    if protocol.train_data:
+        return protocol.train_data
+    if Path(protocol.data).is_dir():
+        return protocol.data
+    recipe = getattr(model, "recipe", None)
+    if recipe is None or not recipe.data.train:
+        raise GvaeError("memorization needs training images; give --train-data")
+    return recipe.data.train
+
+
+def run_evaluation(source: str, protocol: Protocol, device: str | torch.device = "cpu") -> dict:
+    """Load the checkpoint and the data, evaluate, and return the whole results.json document (rank 0).
+
+    With ``metrics="all"`` a metric whose inputs are missing (feature weights, training images) is left out
+    and listed under "skipped" with the reason; named explicitly, it is an error.
+    """
+    names, explicit = parse_metrics(protocol.metrics), protocol.metrics.strip() != "all"
+    skipped: dict[str, str] = {}
+    model = gvae.load(source, ema=True, device=device)
+    real, _ = load_images(protocol.data, split="val", limit=protocol.num_real)
+    features = None
+    if any(METRICS[n].needs_features for n in names):
+        try:
+            features = M.resolve_features(protocol.feature_weights)
+        except GvaeError as err:
+            if explicit:
+                raise
+            skipped.update({n: str(err) for n in names if METRICS[n].needs_features})
+    train = None
+    if "memorization" in names:
+        try:
+            train, _ = load_images(_train_spec(protocol, model), split="train", limit=protocol.num_train)
+        except GvaeError as err:
+            if explicit:
+                raise
+            skipped["memorization"] = str(err)
+    names = [n for n in names if n not in skipped]
+    results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
+                       features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,
+                       device=device)
+    model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels")}
+    return {"checkpoint": str(getattr(model, "checkpoint_path", source)), "data": protocol.data,
+            "protocol": {**asdict(protocol), "evaluated": names, "world_size": _rank_world()[1], "model": model_info},
+            "metrics": results, "skipped": skipped}
+
+
+def format_table(results: dict) -> str:
+    """results.json as a fixed-width table: metric, value, +- std, n, unit, which way is better."""
+    rows = [("metric", "value", "+-", "n", "unit", "better")]
+    for name, entry in results["metrics"].items():
+        std = "" if entry.get("std") is None else f"{entry['std']:.4g}"
+        rows.append((name, f"{entry['value']:.6g}", std, str(entry["n"]), entry.get("unit", ""), entry.get("better", "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in results.get("skipped", {}).items():
+        by_reason.setdefault(reason, []).append(name)
+    lines += [f"skipped {', '.join(names)}: {reason}" for reason, names in by_reason.items()]
+    return "\n".join(lines)
+
+
+def write_results(results: dict, path) -> None:
+    """Write results.json atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)

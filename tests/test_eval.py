@@ -1,0 +1,150 @@
+"""The eval runner on a tiny stand-in model: every metric, determinism, errors, and the CLI around it."""
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import gvae
+import gvae.evaluate as ev
+from gvae.cli import cli
+from gvae.errors import GvaeError
+from gvae.metrics import resolve_features, save_classifier
+from gvae.metrics.features import ClassifierShape, DomainClassifier
+
+RES, LATENT = 16, 4
+
+
+class TinyModel(nn.Module):
+    """A linear decoder through a sigmoid, Gaussian pixels (sigma 0.1), and a rough linear encoder."""
+
+    kind, latent_dim, resolution, channels = "tiny", LATENT, RES, 1
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = nn.Parameter(torch.randn(RES * RES, LATENT, generator=g), requires_grad=False)
+
+    def encode(self, x):
+        mu = torch.logit(x.flatten(1).clamp(0.01, 0.99)) @ torch.linalg.pinv(self.w).T
+        return mu, torch.full_like(mu, -2.0)
+
+    def decode(self, z):
+        return torch.sigmoid(z @ self.w.T).view(-1, 1, RES, RES)
+
+    def log_px_z(self, x, z):
+        return torch.distributions.Normal(self.decode(z), 0.1).log_prob(x).flatten(1).sum(1)
+
+    def sample(self, n, generator=None, temperature=1.0):
+        return self.decode(torch.randn(n, LATENT, generator=generator) * temperature)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return TinyModel().eval()
+
+
+@pytest.fixture(scope="module")
+def real(model):
+    return model.sample(120, generator=torch.Generator().manual_seed(123))
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    path = tmp_path_factory.mktemp("features") / "random.safetensors"
+    torch.manual_seed(0)
+    save_classifier(DomainClassifier(ClassifierShape(1, RES, 3)).eval(), path)
+    return resolve_features(path)
+
+
+@pytest.fixture(scope="module")
+def results(model, real, features):
+    train = model.sample(200, generator=torch.Generator().manual_seed(7))
+    return ev.evaluate(model, real, train, list(ev.METRICS), num_samples=100, iwae_k=8, seed=0,
+                       features=features, msssim_pairs=50)
+
+
+def test_every_metric_reports_value_std_and_n(results):
+    expected = {"mmd2", "msssim_diversity", "recon_mse", "recon_psnr", "recon_ssim", "elbo", "elbo_bpd", "iwae",
+                "iwae_bpd", "denoise_psnr_0.2", "denoise_ssim_0.2", "denoise_psnr_0.5", "denoise_ssim_0.5",
+                "memorization", "fid", "kid", "isc", "precision", "recall"}
+    assert set(results) == expected
+    for name, entry in results.items():
+        assert math.isfinite(entry["value"]), name
+        assert entry["std"] is None or entry["std"] >= 0, name
+        assert entry["n"] > 0 and entry["better"] in ("higher", "lower"), name
+    json.dumps(results)  # results.json must serialise
+
+
+def test_values_agree_with_what_the_model_is(results):
+    assert abs(results["mmd2"]["value"]) < 0.05  # samples and "real" images share a distribution
+    assert results["iwae"]["value"] >= results["elbo"]["value"] - 3 * results["elbo"]["std"]
+    assert results["iwae_bpd"]["value"] == pytest.approx(-results["iwae"]["value"] / (RES * RES * math.log(2)))
+    assert results["memorization"]["value"] < 0.1  # fresh samples: about as near the training set as real images
+    assert results["precision"]["n"] == 100 and results["fid"]["features"]["extractor"] == "gvae-domain"
+
+
+def test_same_seed_same_results_other_seed_other_samples(model, real):
+    run = {"metrics": ["mmd", "elbo"], "num_samples": 70, "iwae_k": 2}
+    first = ev.evaluate(model, real, None, seed=1, **run)
+    assert ev.evaluate(model, real, None, seed=1, **run) == first
+    assert ev.evaluate(model, real, None, seed=2, **run)["mmd2"]["value"] != first["mmd2"]["value"]
+
+
+def test_data_at_another_resolution_is_a_user_error(model):
+    with pytest.raises(GvaeError, match="1 channel\\(s\\) at 32x32 px but the model"):
+        ev.evaluate(model, torch.rand(10, 1, 32, 32), None, ["recon"], num_samples=10, iwae_k=1, seed=0)
+
+
+def test_too_few_samples_for_a_metric_is_a_user_error(model, real):
+    with pytest.raises(GvaeError, match="isc needs at least 10 samples"):
+        ev.evaluate(model, real, None, ["isc"], num_samples=5, iwae_k=1, seed=0, features=None)
+    with pytest.raises(GvaeError, match="memorization needs at least 100 held-out"):
+        ev.evaluate(model, real[:50], real, ["memorization"], num_samples=5, iwae_k=1, seed=0)
+
+
+def test_fidelity_metrics_without_a_feature_network_are_a_user_error(model, real):
+    with pytest.raises(GvaeError, match="--feature-weights"):
+        ev.evaluate(model, real, None, ["fid"], num_samples=20, iwae_k=1, seed=0)
+
+
+def test_metric_names_are_checked_and_kept_in_registry_order():
+    assert ev.parse_metrics("iwae,mmd") == ["mmd", "iwae"]
+    assert ev.parse_metrics("all") == list(ev.METRICS)
+    with pytest.raises(GvaeError, match="unknown fdi"):
+        ev.parse_metrics("fdi")
+
+
+def test_cli_help_lists_every_registered_metric():
+    from gvae.cli.evaluate import METRIC_NAMES
+
+    assert sorted(METRIC_NAMES.split(", ")) == sorted(ev.METRICS)
+
+
+def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model, real):
+    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    monkeypatch.setattr(ev, "load_images", lambda spec, split="val", limit=None: (real[:limit], torch.zeros(0)))
+    out = tmp_path / "results.json"
+    result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "data/x", "--num-samples", "30", "--iwae-k", "2",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"checkpoint", "data", "protocol", "metrics", "skipped"}
+    assert doc["protocol"]["num_samples"] == 30 and doc["protocol"]["iwae_k"] == 2 and doc["data"] == "data/x"
+    assert {"fid", "kid", "isc", "prc"} <= set(doc["skipped"])  # no feature weights given: left out, said why
+    assert "elbo_bpd" in result.output and "bits/dim" in result.output
+
+
+def test_cli_bad_checkpoint_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "missing"), "--data", "x"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "does not exist" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_unknown_metric_is_a_one_line_error():
+    result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "x", "--metrics", "fid,nope"])
+    assert result.exit_code == 1 and "unknown nope" in result.output
