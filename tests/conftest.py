@@ -6,10 +6,16 @@ import pytest
 from gvae.data import encode_png, write_shard
 
 
-def numbered_sample(number: int, resolution: int = 8) -> dict:
+def _numbered_sample(number: int, resolution: int = 8) -> dict:
     """A sample whose every pixel equals ``number`` (0..255) and whose label is ``number % 3``."""
     image = np.full((resolution, resolution), number, np.uint8)
     return {"__key__": f"{number:06d}", "png": encode_png(image), "cls": number % 3, "json": {"number": number}}
+
+
+@pytest.fixture
+def numbered_sample():
+    """Make one numbered sample: ``numbered_sample(number, resolution=8)``."""
+    return _numbered_sample
 
 
 @pytest.fixture
@@ -22,7 +28,7 @@ def numbered_shards(tmp_path):
         paths, number = [], 0
         for index, size in enumerate(sizes):
             path = directory / f"train-{index:06d}.tar"
-            write_shard(path, [numbered_sample(number + i, resolution) for i in range(size)])
+            write_shard(path, [_numbered_sample(number + i, resolution) for i in range(size)])
             paths.append(str(path))
             number += size
         return paths

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import numbered_sample
 
 from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards, write_shard
 from gvae.errors import GvaeError
@@ -69,7 +68,7 @@ def test_load_images_stacks_images_and_labels(numbered_shards):
     assert labels.tolist() == [0, 1, 2, 0] and labels.dtype == torch.int64
 
 
-def test_a_corrupt_png_inside_a_shard_is_skipped_and_counted(tmp_path, caplog):
+def test_a_corrupt_png_inside_a_shard_is_skipped_and_counted(tmp_path, caplog, numbered_sample):
     samples = [numbered_sample(i) for i in range(8)]
     samples[3]["png"] = b"\x89PNG\r\n\x1a\nnot really"
     write_shard(tmp_path / "s.tar", samples)
