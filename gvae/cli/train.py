@@ -35,7 +35,8 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
 
     result = run_training(recipe, Path(out or Path("runs") / recipe.name), resume=resume,
                           progress=not no_progress)
-    click.echo(f"trained to step {result['step']}; checkpoint: {result['checkpoint']}", err=True)
+    if result["main_process"]:
+        click.echo(f"trained to step {result['step']}; checkpoint: {result['checkpoint']}", err=True)
 
 
 COMMANDS = [train]

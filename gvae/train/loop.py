@@ -220,7 +220,8 @@ class Trainer:
             self.model.disc.requires_grad_(False)
         for i, (x, _) in enumerate(micro):
             x = x.to(self.device, non_blocking=True)
-            z_prior = torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
+            z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
+                       if self.disc is not None else None)  # prior samples only feed the adversarial term
             with self._no_sync(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"])
                 loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
@@ -306,11 +307,11 @@ class Trainer:
                     last = {k: float(v) / window_steps for k, v in window.items()}
                     last["images_per_s"] = self.monitor.images_per_second(self.step)
                     self.monitor.log(self.step, last)
-                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_g", "loss_d", "images_per_s") if k in last})
+                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("total", "d_loss", "images_per_s") if k in last})
                     window, window_steps = {}, 0
                 if self.step % r.log.sample_every == 0:
                     self.save_samples()
-                if self.step % r.train.checkpoint_every == 0:
+                if self.step % r.train.checkpoint_every == 0 and self.bad_steps == 0:  # not mid-streak
                     self.save_checkpoint()
             if self.checkpoint is None or self.checkpoint.name != ckpt.step_dir_name(self.step):
                 self.save_checkpoint()
@@ -318,7 +319,6 @@ class Trainer:
         finally:
             bar.close()
             self.monitor.close()
-        acc.end_training()
         return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last}
 
 
@@ -344,4 +344,7 @@ def _clip(recipe: Recipe) -> float:
 
 def train(recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True) -> dict:
     """Train ``recipe`` into ``run_dir`` (resuming from its newest checkpoint with ``resume="auto"``)."""
-    return Trainer(recipe, run_dir, resume=resume, progress=progress).fit()
+    trainer = Trainer(recipe, run_dir, resume=resume, progress=progress)
+    result = trainer.fit()
+    trainer.accs.main.end_training()
+    return result | {"main_process": trainer.accs.main.is_main_process}

@@ -1,0 +1,160 @@
+"""Training runs on the CPU: artefacts, exact resume, crash safety, bad steps, and errors before training."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file
+
+from gvae.cli import cli
+from gvae.errors import GvaeError
+from gvae.train import checkpoint as ckpt
+from gvae.train.loop import Trainer, train
+from tests.train_helpers import phantom_data, tiny_recipe, tiny_recipe_file
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return phantom_data(tmp_path_factory.mktemp("phantoms"))
+
+
+def weights(checkpoint_dir):
+    return load_file(str(checkpoint_dir / ckpt.WEIGHTS))
+
+
+def test_run_writes_every_artefact_with_finite_losses(tmp_path, data):
+    result = train(tiny_recipe(tmp_path, data), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert result["step"] == 4
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
+    for name in ("model.safetensors", "ema.safetensors", "config.yaml", "trainer.json", "loader-0.json"):
+        assert (run / "checkpoints/step-00000004" / name).is_file(), name
+    assert (run / "checkpoints/step-00000004/state/g/optimizer.bin").is_file()
+    assert (run / "checkpoints/step-00000004/state/d/optimizer.bin").is_file()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    for key in ("nll", "kl", "adv", "d_loss", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "lr"):
+        assert all(math.isfinite(line[key]) for line in lines), key
+    info = json.loads((run / "run.json").read_text())
+    assert info["world_size"] == 1 and info["global_batch_size"] == 4
+    assert "torch" in info["versions"]
+    assert Image.open(run / "samples/step-00000004.png").size[0] > 32
+    assert list((run / "tensorboard").iterdir())
+
+
+def test_resumed_run_ends_bit_exact_with_an_uninterrupted_one(tmp_path, data):
+    recipe = tiny_recipe(tmp_path, data)
+    train(recipe, tmp_path / "straight", progress=False)
+    half = tiny_recipe(tmp_path, data, overrides=["train.max_steps=2"])
+    train(half, tmp_path / "resumed", progress=False)
+    train(recipe, tmp_path / "resumed", progress=False)
+    a = weights(tmp_path / "straight/checkpoints/step-00000004")
+    b = weights(tmp_path / "resumed/checkpoints/step-00000004")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = weights(tmp_path / "straight/checkpoints/step-00000002")
+    assert not all(torch.equal(a[k], start[k]) for k in a)  # it did train
+
+
+def test_kill_during_checkpoint_write_resumes_from_previous_complete_one(tmp_path, data):
+    recipe_file = tiny_recipe_file(tmp_path, data)
+    run = tmp_path / "run"
+    # A process that dies with SIGKILL while writing the weights of its step-4 checkpoint.
+    script = (
+        "import os, signal, sys\n"
+        "import gvae.models as m\n"
+        "real = m.save_weights\n"
+        "def dying(module, path):\n"
+        "    if 'step-00000004' in str(path):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real(module, path)\n"
+        "m.save_weights = dying\n"
+        "from gvae.cli import main\n"
+        "sys.argv = ['gvae', 'train', sys.argv[1], '--out', sys.argv[2], '--no-progress']\n"
+        "main()\n")
+    killed = subprocess.run([sys.executable, "-c", script, str(recipe_file), str(run)], capture_output=True)
+    assert killed.returncode == -9
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002"]
+    assert list((run / "checkpoints").glob(".tmp-*"))  # the torn write is there, under a temporary name
+    result = CliRunner().invoke(cli, ["train", str(recipe_file), "--out", str(run), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "run.json").read_text())["resumed_from"].endswith("step-00000002")
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
+    assert not list((run / "checkpoints").glob(".*"))
+
+
+def test_non_finite_losses_skip_steps_then_stop_with_checkpoint_intact(tmp_path, data, monkeypatch):
+    import gvae.train.loop as loop
+
+    recipe = tiny_recipe(tmp_path, data, overrides=["train.max_steps=10", "train.max_bad_steps=3"])
+    real = loop.generator_loss
+
+    def poisoned(out, x, disc, cfg, beta, kind):
+        loss, parts = real(out, x, disc, cfg, beta, kind)
+        return (loss * float("nan") if trainer.step >= 2 else loss), parts
+
+    monkeypatch.setattr(loop, "generator_loss", poisoned)
+    trainer = Trainer(recipe, tmp_path / "run", progress=False)
+    with pytest.raises(GvaeError, match=r"3 non-finite steps in a row.*step-00000002"):
+        trainer.fit()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["step-00000002"]
+
+
+@pytest.mark.parametrize("kind", ["vae", "vae-dense", "vaegan"])
+def test_baselines_train(tmp_path, data, kind):
+    result = train(tiny_recipe(tmp_path, data, kind, ["train.max_steps=2"]), tmp_path / kind, progress=False)
+    assert math.isfinite(result["last"]["nll"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.train=/nonexistent/shards", "/nonexistent/shards"),
+        ("model.latnt_dim=4", "did you mean model.latent_dim"),
+        ("data.resolution=64", "64"),
+    ],
+)
+def test_bad_input_fails_with_one_line_error_before_training(tmp_path, data, override, message):
+    recipe_file = tiny_recipe_file(tmp_path, data)
+    result = CliRunner().invoke(cli, ["train", str(recipe_file), override, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_resume_none_refuses_a_run_with_checkpoints(tmp_path, data):
+    train(tiny_recipe(tmp_path, data, overrides=["train.max_steps=2"]), tmp_path / "run", progress=False)
+    with pytest.raises(GvaeError, match="already has checkpoints"):
+        train(tiny_recipe(tmp_path, data), tmp_path / "run", resume="none", progress=False)
+
+
+def launch(config: str, tmp_path, data, kind="gvae", steps=3):
+    recipe = tiny_recipe_file(tmp_path, data, kind)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"launch/{config}.yaml",
+           "tests/dist_worker.py", str(recipe), str(tmp_path / "run"), str(tmp_path / "params"),
+           f"train.max_steps={steps}"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [[load_file(str(tmp_path / f"params-{when}-{rank}.safetensors")) for rank in (0, 1)]
+            for when in ("initial", "final")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["cpu-ddp", "cpu-zero2", "cpu-zero3"])
+def test_two_processes_end_with_identical_parameters_that_moved(tmp_path, data, config):
+    (start0, _), (end0, end1) = launch(config, tmp_path, data)
+    assert end0.keys() == end1.keys() and len(end0) > 10
+    for name in end0:
+        torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(start0[k], end0[k]) for k in start0)
+    run = json.loads((tmp_path / "run/run.json").read_text())
+    assert run["world_size"] == 2
+    assert run["deepspeed_zero_stage"] == {"cpu-ddp": None, "cpu-zero2": 2, "cpu-zero3": 3}[config]
