@@ -101,9 +101,13 @@ class DiscretisedGaussian:
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         dtype = torch.promote_types(params.dtype, torch.float32)  # never in half precision
-        mu, log_scale = self.split(params.to(dtype))
-        top = self.bins - 1
-        k = torch.round(x.to(dtype) * top).clamp(0, top)
+        return _per_image_sum(self.log_mass(*self.split(params.to(dtype)), x.to(dtype)))
+
+    @classmethod
+    def log_mass(cls, mu: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Elementwise log-probability (nats) of the 8-bit values x under N(mu, exp(log_scale)^2) discretised."""
+        top = cls.bins - 1
+        k = torch.round(x * top).clamp(0, top)
         inv_scale = torch.exp(-log_scale)
         lo = ((k - 0.5) / top - mu) * inv_scale  # bin edges in standard units
         hi = ((k + 0.5) / top - mu) * inv_scale
@@ -114,9 +118,8 @@ class DiscretisedGaussian:
         log_b = torch.special.log_ndtr(b)
         interior = log_b + _log1mexp(torch.special.log_ndtr(a) - log_b)
         # Edge bins reach -inf (k = 0) or +inf (k = 255): log Phi(hi) and log(1 - Phi(lo)) = log Phi(-lo).
-        log_p = torch.where(k == 0, torch.special.log_ndtr(hi),
+        return torch.where(k == 0, torch.special.log_ndtr(hi),
                             torch.where(k == top, torch.special.log_ndtr(-lo), interior))
-        return _per_image_sum(log_p)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """mu: the mean up to the mass the edge bins gather beyond [0, 1] (negligible once sigma << 1)."""
