@@ -135,16 +135,16 @@ def test_resume_none_refuses_a_run_with_checkpoints(tmp_path, data):
         train(tiny_recipe(tmp_path, data), tmp_path / "run", resume="none", progress=False)
 
 
-def launch(config: str, tmp_path, data, kind="gvae", steps=3):
-    recipe = tiny_recipe_file(tmp_path, data, kind)
+def launch(config: str, tmp_path, data, steps=3, run="run"):
+    """Train the tiny recipe on two processes; returns [[initial rank 0, rank 1], [final rank 0, rank 1]]."""
+    recipe = tiny_recipe_file(tmp_path, data)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    prefix = tmp_path / f"{run}-{steps}"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"launch/{config}.yaml",
-           "tests/dist_worker.py", str(recipe), str(tmp_path / "run"), str(tmp_path / "params"),
-           f"train.max_steps={steps}"]
+           "tests/dist_worker.py", str(recipe), str(tmp_path / run), str(prefix), f"train.max_steps={steps}"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return [[load_file(str(tmp_path / f"params-{when}-{rank}.safetensors")) for rank in (0, 1)]
-            for when in ("initial", "final")]
+    return [[load_file(f"{prefix}-{when}-{rank}.safetensors") for rank in (0, 1)] for when in ("initial", "final")]
 
 
 @pytest.mark.slow
@@ -158,3 +158,12 @@ def test_two_processes_end_with_identical_parameters_that_moved(tmp_path, data, 
     run = json.loads((tmp_path / "run/run.json").read_text())
     assert run["world_size"] == 2
     assert run["deepspeed_zero_stage"] == {"cpu-ddp": None, "cpu-zero2": 2, "cpu-zero3": 3}[config]
+
+
+@pytest.mark.slow
+def test_resume_under_ddp_matches_an_uninterrupted_run(tmp_path, data):
+    _, (straight, _) = launch("cpu-ddp", tmp_path, data, steps=2, run="straight")
+    launch("cpu-ddp", tmp_path, data, steps=1, run="resumed")
+    _, (resumed, _) = launch("cpu-ddp", tmp_path, data, steps=2, run="resumed")
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], msg=name)
