@@ -90,6 +90,8 @@ def main() -> None:
             bf16 = run_child(data, resolution, "memory", "bf16", args.steps, args.batch, tmp)
             print(f"{resolution:>5} {loader:>13.1f} {memory:>13.1f} {loader / memory:>14.2f} "
                   f"{bf16:>11.1f} {bf16 / memory:>10.2f}", flush=True)
+            print(f"ratio: train step {resolution} px, loader / in-memory = {loader / memory:.2f}")
+            print(f"ratio: train step {resolution} px, bf16 / fp32 = {bf16 / memory:.2f}")
 
 
 if __name__ == "__main__":
