@@ -10,6 +10,7 @@ Every problem raises :class:`gvae.errors.GvaeError` naming the key, what was giv
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
@@ -201,10 +202,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         return value
     if hint is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GvaeError(f"{key}: got {value!r}; expected a number")
         return float(value)
