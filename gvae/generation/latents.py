@@ -1,0 +1,168 @@
+"""Where the latent codes of generated samples come from, each a pure function of (seed, stream, index, attempt).
+
+Candidate ``attempt`` a of sample ``index`` i draws its noise eps [latent] from its own CPU generator seeded by
+a 64-bit mix of (seed, stream, i, a) (:func:`mix_seed`), so no sample's noise depends on which other samples
+are drawn with it, on the batch size or on the process count. Two sources turn that noise into latents:
+
+* :class:`PriorLatents`: z = temperature * eps, a sample of the prior N(0, temperature^2 I).
+* :class:`PosteriorLatents` (``--from-data``): sample i is variation k = i % K of real image s = i // K, and
+  z = mu_s + temperature * sigma_s * eps, a sample of q(z|x_s). The encoder runs on fixed blocks of source
+  images [b * BLOCK, (b + 1) * BLOCK) (the same composition every time; see :mod:`gvae.generation.producer`
+  for why that matters), and the images are read shard by shard from :class:`SourceImages`.
+
+Streams keep unrelated uses of the same seed apart: ``SAMPLES`` for the set itself, ``CALIBRATION`` for the
+images that set the realism threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gvae.data import iter_samples, read_dataset_info, resolve_shards
+from gvae.data.spec import is_url, shard_counts
+from gvae.errors import GvaeError
+from gvae.train.checkpoint import sha256_of
+
+SAMPLES, CALIBRATION = 0, 1
+BLOCK = 64  # images per canonical forward pass (decoder, encoder, discriminator)
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def mix_seed(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (any sign): neighbouring indices get unrelated streams."""
+    state = 0
+    for part in parts:
+        state = _splitmix64(state ^ (part & _MASK))
+    return state >> 1
+
+
+def noise(seed: int, stream: int, indices: list[int], attempt: int, dim: int) -> torch.Tensor:
+    """Standard normal noise [len(indices), dim], row r drawn from its own generator seeded by (seed, stream,
+    indices[r], attempt)."""
+    rows = [torch.randn(dim, generator=torch.Generator().manual_seed(mix_seed(seed, stream, i, attempt)))
+            for i in indices]
+    return torch.stack(rows) if rows else torch.empty(0, dim)
+
+
+class PriorLatents:
+    """Unconditional samples: z = temperature * eps; no labels."""
+
+    def __init__(self, latent_dim: int, seed: int, temperature: float):
+        self.latent_dim, self.seed, self.temperature = latent_dim, seed, temperature
+
+    def latents(self, stream: int, indices: list[int], attempt: int) -> torch.Tensor:
+        """z [len(indices), latent] on the CPU."""
+        return self.temperature * noise(self.seed, stream, indices, attempt, self.latent_dim)
+
+    def describe(self, index: int) -> tuple[int | None, dict[str, Any]]:
+        """(label or None, json metadata) of sample ``index``."""
+        return None, {"index": index}
+
+
+class SourceImages:
+    """The real images of a shard spec, addressed by their position in shard order, read a shard at a time.
+
+    A packed dataset directory contributes its train split; a shard pattern, list file or URL list
+    contributes every shard it names. The sample count per shard comes from dataset.json or the tar headers,
+    so a shard with an unreadable sample is an error (positions would shift), not a silent skip.
+    """
+
+    def __init__(self, spec: str, resolution: int, channels: int):
+        self.spec = spec
+        self.shards = resolve_shards(spec, "train")
+        self.info = read_dataset_info(spec) or {}
+        self.counts = shard_counts(self.shards, self.info)
+        self.starts = [sum(self.counts[:j]) for j in range(len(self.counts))]
+        self.total = sum(self.counts)
+        self.shape = (channels, resolution, resolution)
+        self._cached: tuple[int, list[dict[str, Any]]] | None = None
+        if self.total == 0:
+            raise GvaeError(f"--from-data {spec}: no images there")
+
+    def fingerprint(self) -> str:
+        """sha256 over the shards' names, counts and contents (dataset.json's hashes where it has them)."""
+        known = {s["name"]: s["sha256"] for split in self.info.get("splits", {}).values()
+                 for s in split["shards"] if "sha256" in s}
+        digest = hashlib.sha256()
+        for shard, count in zip(self.shards, self.counts, strict=True):
+            name = shard.rsplit("/", 1)[-1]
+            content = known.get(name) or (shard if is_url(shard) else sha256_of(shard))
+            digest.update(f"{name} {count} {content}\n".encode())
+        return digest.hexdigest()
+
+    def _shard(self, j: int) -> list[dict[str, Any]]:
+        if self._cached is None or self._cached[0] != j:
+            samples = list(iter_samples(self.shards[j], split="train"))
+            if len(samples) != self.counts[j]:
+                raise GvaeError(f"{self.shards[j]}: {len(samples)} readable samples of {self.counts[j]}; "
+                                f"--from-data needs every sample readable (repack the source)")
+            if samples[0]["image"].shape != self.shape:
+                raise GvaeError(f"{self.shards[j]}: images of shape {list(samples[0]['image'].shape)}, but the "
+                                f"model makes {list(self.shape)}; repack the data at the model's resolution")
+            self._cached = (j, samples)
+        return self._cached[1]
+
+    def read(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """Samples [start, stop) as iter_samples gives them, each with its ``shard`` name added."""
+        out = []
+        for j, (first, count) in enumerate(zip(self.starts, self.counts, strict=True)):
+            lo, hi = max(start, first), min(stop, first + count)
+            if lo < hi:
+                name = Path(self.shards[j]).name
+                out += [{**s, "shard": name} for s in self._shard(j)[lo - first:hi - first]]
+        return out
+
+
+class PosteriorLatents:
+    """Label-preserving variations: sample i is variation i % K of source image i // K, z ~ q(z|x).
+
+    Calibration indices wrap around the sources, so any number of calibration candidates can be drawn.
+    """
+
+    def __init__(self, model, sources: SourceImages, variations: int, seed: int, temperature: float):
+        self.model, self.sources, self.variations = model, sources, variations
+        self.seed, self.temperature = seed, temperature
+        self.device = next(model.parameters()).device
+        self._blocks: dict[int, tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]] = {}
+
+    def _source(self, index: int) -> int:
+        return (index // self.variations) % self.sources.total
+
+    def _block(self, b: int) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+        """(mu, sigma) [n, latent] on the CPU and the samples of source block b; the last two blocks stay cached."""
+        if b not in self._blocks:
+            samples = self.sources.read(b * BLOCK, (b + 1) * BLOCK)
+            images = torch.stack([torch.from_numpy(s["image"]) for s in samples]).to(self.device)
+            with torch.no_grad():
+                mu, logvar = self.model.encode(images)
+            if len(self._blocks) >= 2:
+                del self._blocks[min(self._blocks)]
+            self._blocks[b] = (mu.float().cpu(), torch.exp(0.5 * logvar.float()).cpu(), samples)
+        return self._blocks[b]
+
+    def latents(self, stream: int, indices: list[int], attempt: int) -> torch.Tensor:
+        eps = noise(self.seed, stream, indices, attempt, self.model.latent_dim)
+        rows = []
+        for i, e in zip(indices, eps, strict=True):
+            block, offset = divmod(self._source(i), BLOCK)
+            mu, sigma, _ = self._block(block)
+            rows.append(mu[offset] + self.temperature * sigma[offset] * e)
+        return torch.stack(rows) if rows else eps
+
+    def describe(self, index: int) -> tuple[int | None, dict[str, Any]]:
+        block, offset = divmod(self._source(index), BLOCK)
+        sample = self._block(block)[2][offset]
+        label = sample["label"] if sample["label"] >= 0 else None
+        return label, {"index": index, "variation": index % self.variations,
+                       "source": {"shard": sample["shard"], "key": sample["key"], "label": sample["label"]}}

@@ -1,0 +1,221 @@
+"""``gvae generate`` as a library call: validate, load, split the shards over the ranks, write, publish.
+
+Under ``accelerate launch`` rank r of W writes the shards j with j % W == r; the ranks share nothing but the
+output directory and three barriers (after checking it, after preparing it, before the manifest). Every rank
+computes the realism threshold itself, from the same canonical batches, so no tensors are exchanged.
+Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones (zlib releases
+the GIL); the main thread writes encoded samples to the shard in index order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gvae import __version__
+from gvae.data import encode_png, load_images
+from gvae.errors import GvaeError
+from gvae.generation.latents import BLOCK, PosteriorLatents, PriorLatents, SourceImages
+from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
+from gvae.generation.store import OutputDir
+from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS, sha256_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What ``gvae generate`` was asked for. ``num=None`` is allowed with ``from_data`` only (all variations)."""
+
+    source: str
+    out: str
+    num: int | None = None
+    fmt: str = "wds"
+    shard_size: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    temperature: float = 1.0
+    from_data: str | None = None
+    variations: int = 1
+    min_realism: float | None = None
+    max_memorization: float | None = None
+    train_data: str | None = None
+    ema: bool = True
+    progress: bool = True
+    writer_threads: int = 2
+
+
+def _validate(c: GenerateConfig) -> None:
+    """Every check that needs no file, so that a bad call fails before anything is loaded or written."""
+    if c.num is None and c.from_data is None:
+        raise GvaeError("--num is required (how many images to generate), unless --from-data is given")
+    if c.num is not None and c.num < 1:
+        raise GvaeError(f"--num: got {c.num}; ask for at least 1 image")
+    if c.fmt not in ("wds", "png"):
+        raise GvaeError(f"--format: got {c.fmt!r}; choose wds or png")
+    if c.shard_size < 1 or c.batch_size < 1 or c.variations < 1 or c.writer_threads < 1:
+        raise GvaeError("--shard-size, --batch-size and --variations must be at least 1")
+    if c.variations != 1 and c.from_data is None:
+        raise GvaeError("--variations applies to --from-data; give --from-data PATTERN too")
+    if c.temperature < 0:
+        raise GvaeError(f"--temperature: got {c.temperature}; give a value >= 0")
+    if c.min_realism is not None and not 0 <= c.min_realism < 1:
+        raise GvaeError(f"--min-realism: got {c.min_realism}; give the fraction to reject, in [0, 1)")
+    if (c.max_memorization is None) != (c.train_data is None):
+        raise GvaeError("--max-memorization and --train-data go together: give both or neither")
+    if c.max_memorization is not None and c.max_memorization <= 0:
+        raise GvaeError(f"--max-memorization: got {c.max_memorization}; give an RMS pixel distance > 0")
+
+
+def _distribution() -> tuple[Any, torch.device]:
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state, state.device
+
+
+def generate(config: GenerateConfig) -> dict[str, Any]:
+    """Write (or finish, or extend) the set ``config`` describes; returns its manifest (on every rank)."""
+    import gvae
+
+    _validate(config)
+    state, device = _distribution()
+    model = gvae.load(config.source, ema=config.ema, device=device)
+    checkpoint = Path(model.checkpoint_path)
+    weights = checkpoint / (EMA_WEIGHTS if config.ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
+    from_data, latents, label_names, num = None, None, None, config.num
+    if config.from_data is None:
+        latents = PriorLatents(model.latent_dim, config.seed, config.temperature)
+    else:
+        sources = SourceImages(config.from_data, model.resolution, model.channels)
+        available = sources.total * config.variations
+        if num is not None and num > available:
+            raise GvaeError(f"--num {num}: {sources.total} images x {config.variations} variations give only "
+                            f"{available}; raise --variations or lower --num")
+        num = num or available
+        latents = PosteriorLatents(model, sources, config.variations, config.seed, config.temperature)
+        from_data = {"variations": config.variations, "sources": sources.total, "sha256": sources.fingerprint()}
+        label_names = sources.info.get("label_names")
+    memorization, train_id = None, None
+    if config.train_data is not None:
+        train_images = load_images(config.train_data, "train")[0]
+        if train_images.shape[1:] != (model.channels, model.resolution, model.resolution):
+            raise GvaeError(f"--train-data {config.train_data}: images {list(train_images.shape[1:])}, the model "
+                            f"makes {[model.channels, model.resolution, model.resolution]}")
+        memorization = Memorization(train_images, config.max_memorization)
+        train_id = SourceImages(config.train_data, model.resolution, model.channels).fingerprint()
+    filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
+               "train_data_sha256": train_id}
+    identity = {"checkpoint_sha256": sha256_of(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
+                "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
+                "block": BLOCK, "from_data": from_data, "filters": filters}
+    out = OutputDir(config.out, identity)
+    out.check()
+    producer = Producer(model, latents, config.min_realism, memorization)
+    num_shards = math.ceil(num / config.shard_size)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        out.prepare(num_shards)
+    state.wait_for_everyone()
+    counts = [min(config.shard_size, num - j * config.shard_size) for j in range(num_shards)]
+    todo = [j for j in range(state.process_index, num_shards, state.num_processes)
+            if not out.is_complete(j, counts[j])]
+    log.info("rank %d: %d shards to write", state.process_index, len(todo))
+    bar = tqdm(total=sum(counts[j] for j in todo), unit="img", desc="generate", mininterval=0.5,
+               disable=not (config.progress and state.is_main_process))
+    with bar, ThreadPoolExecutor(config.writer_threads) as pool:
+        for j in todo:
+            start = j * config.shard_size
+            stats = _write_shard(out, j, producer, start, start + counts[j], config.batch_size, pool, bar)
+            out.record(j, stats)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        shards = out.collect(num_shards)
+        manifest = _manifest(config, model, identity, num, shards, producer, memorization)
+        out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
+    state.wait_for_everyone()
+    return json.loads((Path(config.out) / "manifest.json").read_text())
+
+
+def _to_sample(sample: Sample, png: bytes) -> dict[str, Any]:
+    record = {"__key__": f"{sample.index:08d}", "png": png, "json": sample.meta}
+    if sample.label is not None:
+        record["cls"] = int(sample.label)
+    return record
+
+
+def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: int, batch_size: int,
+                 pool: ThreadPoolExecutor, bar: tqdm) -> dict[str, Any]:
+    """Write samples [start, stop) as shard j; returns its record: count, exact pixel sums, rejections."""
+    pixel_sum = np.zeros(producer.model.channels, np.int64)
+    pixel_sq_sum = np.zeros_like(pixel_sum)
+    rejected = {"realism": 0, "memorization": 0}
+    pending: deque[tuple[Sample, Future]] = deque()
+    writer = out.open_shard(j)
+
+    def write_head() -> None:
+        sample, png = pending.popleft()
+        writer.write(_to_sample(sample, png.result()))
+
+    try:
+        for first in range(start, stop, batch_size):
+            samples = producer.samples(first, min(first + batch_size, stop))
+            for sample in samples:
+                wide = sample.pixels.reshape(-1, sample.pixels.shape[-1]).astype(np.int64)
+                pixel_sum += wide.sum(0)
+                pixel_sq_sum += (wide * wide).sum(0)
+                rejected["realism"] += sample.rejected_realism
+                rejected["memorization"] += sample.rejected_memorization
+                pending.append((sample, pool.submit(encode_png, sample.pixels)))
+            while pending and (len(pending) > 2 * batch_size or pending[0][1].done()):
+                write_head()
+            bar.update(len(samples))
+        while pending:
+            write_head()
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"count": stop - start, "pixel_sum": pixel_sum.tolist(), "pixel_sq_sum": pixel_sq_sum.tolist(),
+            "rejected": rejected}
+
+
+def _manifest(config: GenerateConfig, model, identity: dict[str, Any], num: int, shards: list[dict[str, Any]],
+              producer: Producer, memorization: Memorization | None) -> dict[str, Any]:
+    rejected = {key: sum(s["rejected"][key] for s in shards) for key in ("realism", "memorization")}
+    filters = {**identity["filters"], "train_data": config.train_data,
+               "realism_threshold": producer.threshold,
+               "calibration_candidates": CALIBRATION_SIZE if producer.threshold is not None else 0,
+               "train_images": 0 if memorization is None else len(memorization.reference),
+               "rejected": rejected, "candidates": num + sum(rejected.values())}
+    from_data = None if identity["from_data"] is None else {**identity["from_data"], "data": config.from_data}
+    return {"checkpoint": str(Path(model.checkpoint_path).resolve()), **identity, "recipe": model.recipe.to_dict(),
+            "count": num, "from_data": from_data, "filters": filters, "gvae_version": __version__,
+            "shards": shards}
+
+
+def _dataset(manifest: dict[str, Any], model, label_names: list[str] | None) -> dict[str, Any]:
+    """A dataset.json in the schema of :mod:`gvae.data.pack`, so loaders and ``gvae data inspect`` read the set."""
+    pixels = manifest["count"] * model.resolution * model.resolution
+    total = np.sum([s["pixel_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
+    squares = np.sum([s["pixel_sq_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
+    mean = total / 255 / pixels
+    std = np.sqrt(np.maximum(squares / 255**2 / pixels - mean**2, 0.0))
+    return {
+        "kind": "generated", "resolution": model.resolution, "channels": model.channels, "bits": 8,
+        "label_names": label_names,
+        "splits": {"train": {"count": manifest["count"],
+                             "shards": [{k: s[k] for k in ("name", "count", "sha256")} for s in manifest["shards"]]}},
+        "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
+        "skipped": [], "seed": manifest["seed"], "window": None, "manifest": "manifest.json",
+    }

@@ -1,0 +1,179 @@
+"""The output directory of a generated set: shards written atomically, per-shard records, the final manifest.
+
+Layout (shard j holds samples [j * S, min((j + 1) * S, N)), keys are the 8-digit sample indices)::
+
+    train-000000.tar ...        --format wds: WebDataset shards (png, cls when labelled, json), and
+    dataset.json                a dataset description, so the set is a drop-in ``data.train`` for gvae train
+    000000/00000000.png ...     --format png: one folder per shard, with samples.jsonl (key, cls, json)
+    manifest.json               what the set is and the sha256 of every shard; written last
+    .generate/                  while a run is unfinished: identity.json and one record per finished shard
+
+A shard is written under a temporary name (``.train-000000.tar.partial``, ``.000000.partial/``) and renamed
+into place when complete; its record (count, bytes, exact pixel sums, filter rejections) is written after the
+rename, so a shard with a record is complete. A rerun keeps every shard whose record matches the count it
+should have and rewrites the others. When the run ends, rank 0 writes the manifest (sha256 from the files,
+records moved into it) and removes ``.generate/``; a later run that extends the set turns the manifest back
+into records first. A folder's sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n"
+per file, sorted by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
+from gvae.errors import GvaeError
+from gvae.train.checkpoint import sha256_of
+
+STATE_DIR = ".generate"
+MANIFEST = "manifest.json"
+DATASET = "dataset.json"
+_SHARD = re.compile(r"^(?:train-)?(\d{6})(?:\.tar)?(?:\.json)?$")  # shards and their records
+IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
+                 "from_data", "filters")  # what makes two runs the same set (``filters``: its settings only)
+
+
+def shard_name(fmt: str, j: int) -> str:
+    return f"train-{j:06d}.tar" if fmt == "wds" else f"{j:06d}"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    partial = path.with_name("." + path.name + PARTIAL_SUFFIX)
+    partial.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def size_of(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
+
+
+def sha256_of_shard(path: Path) -> str:
+    if not path.is_dir():
+        return sha256_of(path)
+    listing = "".join(f"{sha256_of(p)}  {p.name}\n" for p in sorted(path.iterdir(), key=lambda p: p.name))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class PngShardWriter:
+    """A folder of PNGs plus samples.jsonl, built in ``.NAME.partial/`` and renamed into place on close."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.partial = path.with_name("." + path.name + PARTIAL_SUFFIX)
+        _remove(self.partial)
+        self.partial.mkdir()
+        self.lines: list[str] = []
+
+    def write(self, sample: dict[str, Any]) -> None:
+        (self.partial / f"{sample['__key__']}.png").write_bytes(sample["png"])
+        entry = {k: sample[k] for k in ("__key__", "cls", "json") if k in sample}
+        self.lines.append(json.dumps(entry, sort_keys=True) + "\n")
+
+    def close(self) -> None:
+        (self.partial / "samples.jsonl").write_text("".join(self.lines))
+        if self.path.exists():  # an outdated version of this shard (a run with another N)
+            _remove(self.path)
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        _remove(self.partial)
+
+
+class OutputDir:
+    """One generated set's directory, seen from one rank. ``identity``: the IDENTITY_KEYS of this run."""
+
+    def __init__(self, out: str | Path, identity: dict[str, Any]):
+        self.out, self.identity = Path(out), identity
+        self.fmt = identity["format"]
+        self.state = self.out / STATE_DIR
+
+    def check(self) -> None:
+        """Raise GvaeError, touching nothing, if the directory holds anything but (part of) this same set."""
+        if not self.out.exists():
+            return
+        if not self.out.is_dir():
+            raise GvaeError(f"--out {self.out} is a file; give a directory")
+        found = None
+        if (self.state / "identity.json").is_file():
+            found = json.loads((self.state / "identity.json").read_text())
+        elif (self.out / MANIFEST).is_file():
+            found = {k: json.loads((self.out / MANIFEST).read_text()).get(k) for k in IDENTITY_KEYS}
+            found["filters"] = {k: found["filters"].get(k) for k in self.identity["filters"]}
+        elif any(self.out.iterdir()):
+            raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
+                            f"empty directory")
+        if found is not None and found != self.identity:
+            differ = ", ".join(f"{k} {found.get(k)!r} there, {self.identity[k]!r} here"
+                               for k in IDENTITY_KEYS if found.get(k) != self.identity[k])
+            raise GvaeError(f"--out {self.out} holds another generated set ({differ}); use a new --out, or "
+                            f"delete it to replace it")
+
+    def prepare(self, num_shards: int) -> None:
+        """Rank 0, before any rank writes: records from a finished manifest, no temporary files, no shards
+        beyond the new end (a smaller N)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(exist_ok=True)
+        if (self.out / MANIFEST).is_file():
+            for entry in json.loads((self.out / MANIFEST).read_text())["shards"]:
+                record = {k: v for k, v in entry.items() if k != "sha256"}
+                record["bytes"] = size_of(self.out / entry["name"])
+                write_json_atomic(self.state / f"{entry['name']}.json", record)
+        write_json_atomic(self.state / "identity.json", self.identity)
+        for name in (MANIFEST, DATASET):
+            (self.out / name).unlink(missing_ok=True)
+        for path in [*self.out.iterdir(), *self.state.iterdir()]:
+            if path.name.endswith(PARTIAL_SUFFIX):
+                _remove(path)
+        for path in [*self.out.iterdir(), *self.state.iterdir()]:
+            match = _SHARD.match(path.name)
+            if match and int(match.group(1)) >= num_shards:
+                _remove(path)
+
+    def is_complete(self, j: int, count: int) -> bool:
+        """Shard j is there, whole, with ``count`` samples (per its record and its size on disk)."""
+        name = shard_name(self.fmt, j)
+        record_path, path = self.state / f"{name}.json", self.out / name
+        if not (record_path.is_file() and path.exists()):
+            return False
+        record = json.loads(record_path.read_text())
+        return record["count"] == count and record["bytes"] == size_of(path)
+
+    def open_shard(self, j: int) -> AtomicShardWriter | PngShardWriter:
+        path = self.out / shard_name(self.fmt, j)
+        return AtomicShardWriter(path) if self.fmt == "wds" else PngShardWriter(path)
+
+    def record(self, j: int, stats: dict[str, Any]) -> None:
+        """Mark shard j complete (after its rename), with its sample count, pixel sums and rejections."""
+        name = shard_name(self.fmt, j)
+        write_json_atomic(self.state / f"{name}.json", {"name": name, **stats, "bytes": size_of(self.out / name)})
+
+    def collect(self, num_shards: int) -> list[dict[str, Any]]:
+        """Rank 0, after every rank is done: each shard's record, with its sha256 computed from the files."""
+        shards = []
+        for j in range(num_shards):
+            name = shard_name(self.fmt, j)
+            record = json.loads((self.state / f"{name}.json").read_text())
+            del record["bytes"], record["name"]
+            shards.append({"name": name, "count": record.pop("count"), "sha256": sha256_of_shard(self.out / name),
+                           **record})
+        return shards
+
+    def publish(self, manifest: dict[str, Any], dataset: dict[str, Any] | None) -> None:
+        """dataset.json (if any), then manifest.json, which marks the set finished; the state goes last."""
+        if dataset is not None:
+            write_json_atomic(self.out / DATASET, dataset)
+        write_json_atomic(self.out / MANIFEST, manifest)
+        shutil.rmtree(self.state)
