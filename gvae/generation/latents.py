@@ -8,7 +8,7 @@ are drawn with it, on the batch size or on the process count. Two sources turn t
 * :class:`PosteriorLatents` (``--from-data``): sample i is variation k = i % K of real image s = i // K, and
   z = mu_s + temperature * sigma_s * eps, a sample of q(z|x_s). The encoder runs on fixed blocks of source
   images [b * BLOCK, (b + 1) * BLOCK) (the same composition every time; see :mod:`gvae.generation.producer`
-  for why that matters), and the images are read shard by shard from :class:`SourceImages`.
+  for why that matters; the last block is padded, see :func:`forward_padded`), and the images are read shard by shard from :class:`SourceImages`.
 
 Streams keep unrelated uses of the same seed apart: ``SAMPLES`` for the set itself, ``CALIBRATION`` for the
 images that set the realism threshold.
@@ -28,8 +28,25 @@ from gvae.errors import GvaeError
 from gvae.train.checkpoint import sha256_of
 
 SAMPLES, CALIBRATION = 0, 1
-BLOCK = 64  # images per canonical forward pass (decoder, encoder, discriminator)
+BLOCK = 64  # sample indices per group, and source images per encoder pass
+PAD_MULTIPLE = 16  # every forward pass gets a batch padded to a multiple of this (see forward_padded)
 _MASK = (1 << 64) - 1
+
+
+def forward_padded(fn, x: torch.Tensor):
+    """``fn(x)`` with x [n, ...] zero-padded to a multiple of PAD_MULTIPLE rows, outputs cut back to n rows.
+
+    Why: on the CPU, torch 2.14 gave last-bit differences between 1 and 2 threads for batches of 5 or 7, but
+    none for 16, 32, 48 or 64; so that a set's bytes do not change with the threads per process (1 under
+    ``accelerate launch``, all cores otherwise), no forward pass runs on an odd batch. ``fn`` may return a
+    tensor or a tuple of tensors.
+    """
+    n = len(x)
+    padding = -n % PAD_MULTIPLE
+    if padding:
+        x = torch.cat([x, x.new_zeros((padding, *x.shape[1:]))])
+    out = fn(x)
+    return tuple(o[:n] for o in out) if isinstance(out, tuple) else out[:n]
 
 
 def _splitmix64(x: int) -> int:
@@ -145,7 +162,7 @@ class PosteriorLatents:
             samples = self.sources.read(b * BLOCK, (b + 1) * BLOCK)
             images = torch.stack([torch.from_numpy(s["image"]) for s in samples]).to(self.device)
             with torch.no_grad():
-                mu, logvar = self.model.encode(images)
+                mu, logvar = forward_padded(self.model.encode, images)
             if len(self._blocks) >= 2:
                 del self._blocks[min(self._blocks)]
             self._blocks[b] = (mu.float().cpu(), torch.exp(0.5 * logvar.float()).cpu(), samples)

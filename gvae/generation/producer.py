@@ -1,12 +1,14 @@
 """Turning latents into the 8-bit images of a generated set, with optional filters, batch-size independent.
 
-Why fixed blocks: on the CPU (torch 2.14, oneDNN) a convolution's float output for one image changes in the
-last bit with the batch it runs in (batch 1 or 7 vs 64), and after 8-bit quantisation that flips pixels: 2 of
-256 images at 64 px and 20 of 64 at 256 px differed between batch 7 and batch 64 in our measurements. So the
-decoder never sees a batch chosen by the user. Sample indices are split into groups
+Why fixed blocks: on the CPU (torch 2.14, 2 threads) the decoder's float output for one image changed in the
+last bit with the batch it ran in (batch 1 or 7 vs 64), and after 8-bit quantisation that flipped pixels: 2 of
+256 images at 64 px and 20 of 64 at 256 px differed between batch 7 and batch 64 in our measurements (with one
+thread they were identical: the split of the work among threads is what changes). So the decoder never sees a
+batch chosen by the user. Sample indices are split into groups
 [g * BLOCK, (g + 1) * BLOCK), and every forward pass (decoder, discriminator, nearest-neighbour search) runs on
 a batch whose composition is a pure function of (seed, group): the whole group at attempt 0, then the group's
-still-rejected indices at attempt 1, 2, ... A group is always computed whole, even when a run needs only part
+still-rejected indices at attempt 1, 2, ... (zero-padded to a multiple of 16 rows; see
+:func:`gvae.generation.latents.forward_padded`). A group is always computed whole, even when a run needs only part
 of it, so its bytes do not depend on the number of samples asked for either.
 
 Filters (a candidate that fails one is replaced by the next attempt of the same index, so sample i stays a
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 
 from gvae.errors import GvaeError
-from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES
+from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES, forward_padded
 from gvae.metrics import nearest_distances
 
 CALIBRATION_SIZE = 1024  # candidates whose discriminator logits set the realism threshold
@@ -83,13 +85,13 @@ class Producer:
     def _decode(self, stream: int, indices: list[int], attempt: int) -> torch.Tensor:
         """Candidates of ``indices`` as uint8 [n, H, W, C]; one forward pass, so ``indices`` is a canonical batch."""
         z = self.latents.latents(stream, indices, attempt).to(self.device)
-        return quantize(self.model.decode(z))
+        return quantize(forward_padded(self.model.decode, z))
 
     @torch.no_grad()
     def _realism(self, pixels: torch.Tensor) -> torch.Tensor:
         """Discriminator logits [n] of uint8 [n, H, W, C] images."""
         images = pixels.permute(0, 3, 1, 2).float().div_(255).to(self.device)
-        return self.model.disc(images)[0].float().cpu()
+        return forward_padded(self.model.disc, images)[0].float().cpu()
 
     def _calibrate(self, quantile: float) -> float:
         if not 0 <= quantile < 1:

@@ -1,0 +1,266 @@
+"""gvae generate: per-sample determinism, crash safety, resume and extension, errors, labels, filters, formats.
+
+One tiny run is trained per module and one reference set of 70 samples (shards of 30: 30/30/10, two decode
+blocks of 64) is generated from it; tests that change a set work on a copy.
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import gvae
+from gvae.cli import cli
+from gvae.data import TrainLoader, iter_samples, load_images
+from gvae.errors import GvaeError
+from gvae.generation import GenerateConfig, generate
+from gvae.metrics import nearest_distances
+from gvae.models import GenerativeModel
+from gvae.train.loop import train
+from tests.train_helpers import phantom_data, tiny_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+SUBPROCESS_ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two cores shared with other jobs: one intra-op thread is much faster than two fighting for them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return phantom_data(tmp_path_factory.mktemp("phantoms"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data):
+    directory = tmp_path_factory.mktemp("run")
+    train(tiny_recipe(directory, data), directory / "run", progress=False)
+    return directory / "run"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, run):
+    out = tmp_path_factory.mktemp("sets") / "reference"
+    return out, generate(GenerateConfig(str(run), str(out), num=70, shard_size=30, progress=False))
+
+
+def make(run, out, **options):
+    return generate(GenerateConfig(str(run), str(out), progress=False, **{"num": 70, "shard_size": 30, **options}))
+
+
+def sample_hashes(out: Path) -> dict[str, str]:
+    """sha256 of every sample's PNG bytes, by key, from wds shards or png folders."""
+    hashes = {}
+    for tar in sorted(out.glob("train-*.tar")):
+        with tarfile.open(tar) as archive:
+            for member in archive:
+                if member.name.endswith(".png"):
+                    hashes[member.name[:-4]] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+    for png in sorted(out.glob("[0-9]*/*.png")):
+        hashes[png.stem] = hashlib.sha256(png.read_bytes()).hexdigest()
+    return hashes
+
+
+def listing(directory: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file below ``directory``: what "nothing was touched" compares."""
+    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_shards_split_n_that_is_not_a_multiple_of_the_shard_size(reference):
+    out, manifest = reference
+    assert manifest["count"] == 70
+    assert [(s["name"], s["count"]) for s in manifest["shards"]] == [
+        ("train-000000.tar", 30), ("train-000001.tar", 30), ("train-000002.tar", 10)]
+    assert sorted(sample_hashes(out)) == [f"{i:08d}" for i in range(70)]
+    assert sorted(p.name for p in out.iterdir()) == ["dataset.json", "manifest.json", "train-000000.tar",
+                                                      "train-000001.tar", "train-000002.tar"]
+
+
+def test_manifest_records_the_checkpoint_and_a_sha256_per_shard(reference, run):
+    out, manifest = reference
+    checkpoint = Path(gvae.load(run).checkpoint_path)
+    assert manifest["checkpoint"] == str(checkpoint.resolve())
+    assert manifest["checkpoint_sha256"] == hashlib.sha256((checkpoint / "ema.safetensors").read_bytes()).hexdigest()
+    assert manifest["recipe"]["model"]["latent_dim"] == 8 and manifest["ema"] is True
+    assert (manifest["seed"], manifest["temperature"], manifest["format"]) == (0, 1.0, "wds")
+    for shard in manifest["shards"]:
+        assert shard["sha256"] == hashlib.sha256((out / shard["name"]).read_bytes()).hexdigest()
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
+def test_sample_bytes_do_not_depend_on_the_batch_size(reference, run, tmp_path):
+    out, manifest = reference
+    assert make(run, tmp_path / "b7", batch_size=7) == manifest
+    assert sample_hashes(tmp_path / "b7") == sample_hashes(out)
+
+
+def test_decoder_never_runs_on_a_batch_chosen_by_the_user(run, tmp_path, monkeypatch):
+    """With one thread this CPU's convolutions happen to be batch-invariant (with two they are not); a decoder
+    whose output shifts with its batch's mean latent makes any dependence on the batch composition visible."""
+    real = GenerativeModel.decode
+    monkeypatch.setattr(GenerativeModel, "decode", lambda self, z: (real(self, z) + 0.1 * z.mean()).clamp(0, 1))
+    make(run, tmp_path / "b7", batch_size=7)
+    make(run, tmp_path / "b64", batch_size=64)
+    assert sample_hashes(tmp_path / "b7") == sample_hashes(tmp_path / "b64")
+
+
+def test_sample_i_depends_on_the_seed(reference, run, tmp_path):
+    make(run, tmp_path / "seed1", seed=1, num=5)
+    other, ours = sample_hashes(tmp_path / "seed1"), sample_hashes(reference[0])
+    assert all(other[key] != ours[key] for key in other)
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_same_set_as_one(reference, run, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "launch/cpu-ddp.yaml"),
+           "-m", "gvae", "-v", "generate", str(run), "--num", "70", "--shard-size", "30", "--out", str(out),
+           "--no-progress"]
+    done = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank 1: 1 shards to write" in done.stderr  # shard 1 of 0, 1, 2
+    assert json.loads((out / "manifest.json").read_text()) == reference[1]
+    assert sample_hashes(out) == sample_hashes(reference[0])
+
+
+def test_rerun_after_a_kill_keeps_finished_shards_and_equals_an_uninterrupted_run(reference, run, tmp_path):
+    out = tmp_path / "crashed"
+    # Dies with SIGKILL while writing sample 65, in the third shard: two shards are finished by then.
+    script = (
+        "import os, signal, sys\n"
+        "from gvae.data.writer import AtomicShardWriter\n"
+        "real = AtomicShardWriter.write\n"
+        "def dying(self, sample):\n"
+        "    if sample['__key__'] == '00000065':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real(self, sample)\n"
+        "AtomicShardWriter.write = dying\n"
+        "from gvae.cli import main\n"
+        "sys.argv = ['gvae', 'generate', sys.argv[1], '--num', '70', '--shard-size', '30', '--out', sys.argv[2],\n"
+        "            '--no-progress']\n"
+        "main()\n")
+    killed = subprocess.run([sys.executable, "-c", script, str(run), str(out)], env=SUBPROCESS_ENV,
+                            capture_output=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (out / ".train-000002.tar.partial").is_file() and not (out / "manifest.json").exists()
+    finished = {name: stat for name, stat in listing(out).items() if name in ("train-000000.tar", "train-000001.tar")}
+    assert len(finished) == 2
+    result = CliRunner().invoke(cli, ["generate", str(run), "--num", "70", "--shard-size", "30", "--out", str(out),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text()) == reference[1]
+    assert {name: listing(out)[name] for name in finished} == finished  # kept, not rewritten
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+
+
+def test_larger_num_extends_the_set_and_rewrites_only_the_last_partial_shard(reference, run, tmp_path):
+    out = tmp_path / "extended"
+    shutil.copytree(reference[0], out)
+    before = listing(out)
+    manifest = make(run, out, num=100)
+    assert [s["count"] for s in manifest["shards"]] == [30, 30, 30, 10]
+    after = listing(out)
+    assert after["train-000000.tar"] == before["train-000000.tar"]
+    assert after["train-000001.tar"] == before["train-000001.tar"]
+    hashes, old = sample_hashes(out), sample_hashes(reference[0])
+    assert len(hashes) == 100 and all(hashes[key] == old[key] for key in old)
+    assert json.loads((out / "dataset.json").read_text())["splits"]["train"]["count"] == 100
+
+
+@pytest.mark.parametrize("case", ["not-a-checkpoint", "other-seed", "other-files", "num-zero"])
+def test_errors_leave_the_output_directory_untouched(reference, run, tmp_path, case):
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    args = {"not-a-checkpoint": [str(tmp_path), "--num", "70"], "other-seed": [str(run), "--num", "70", "--seed", "1"],
+            "other-files": [str(run), "--num", "70"], "num-zero": [str(run), "--num", "0"]}[case]
+    if case == "other-files":
+        shutil.rmtree(out)
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    before = listing(out)
+    result = CliRunner().invoke(cli, ["generate", *args, "--shard-size", "30", "--out", str(out)])
+    assert result.exit_code == (2 if case == "num-zero" else 1), result.output
+    message = {"not-a-checkpoint": "not a gvae run or checkpoint", "other-seed": "seed 0 there, 1 here",
+               "other-files": "holds no gvae generate output", "num-zero": "--num"}[case]
+    assert message in result.output
+    assert listing(out) == before
+
+
+def test_library_refuses_a_num_below_one(run, tmp_path):
+    with pytest.raises(GvaeError, match="at least 1"):
+        make(run, tmp_path / "zero", num=0)
+    assert not (tmp_path / "zero").exists()
+
+
+def test_from_data_variations_carry_the_source_labels(run, data, tmp_path):
+    manifest = make(run, tmp_path / "aug", num=None, from_data=str(data), variations=2)
+    sources = list(iter_samples(str(data), split="train"))
+    assert manifest["count"] == 2 * len(sources) == manifest["from_data"]["sources"] * 2
+    generated = list(iter_samples(str(tmp_path / "aug"), split="train"))
+    assert [s["key"] for s in generated] == [f"{i:08d}" for i in range(2 * len(sources))]
+    for sample in generated:
+        source = sources[int(sample["key"]) // 2]
+        assert sample["label"] == source["label"] >= 0
+        shard = f"train-{int(sample['key']) // 2 // 8:06d}.tar"  # phantom_data packs 8 per shard
+        assert sample["json"]["source"] == {"shard": shard, "key": source["key"], "label": source["label"]}
+    assert generated[0]["image"].tolist() != generated[1]["image"].tolist()  # two different variations
+
+
+def test_output_is_inspectable_and_trainable(reference):
+    out = reference[0]
+    result = CliRunner().invoke(cli, ["data", "inspect", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "train: 70 samples in 3 shards (dataset.json: 70)" in result.output
+    images, _ = next(iter(TrainLoader(str(out), batch_size=8, resolution=32, channels=1)))
+    assert images.shape == (8, 1, 32, 32) and images.min() >= 0 and images.max() <= 1
+
+
+def test_png_format_writes_the_same_images_in_atomic_folders(reference, run, tmp_path):
+    out = tmp_path / "png"
+    manifest = make(run, out, fmt="png")
+    assert [(s["name"], s["count"]) for s in manifest["shards"]] == [("000000", 30), ("000001", 30), ("000002", 10)]
+    assert sample_hashes(out) == sample_hashes(reference[0])
+    folder = out / "000002"
+    listing_text = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                           for p in sorted(folder.iterdir(), key=lambda p: p.name))
+    assert manifest["shards"][2]["sha256"] == hashlib.sha256(listing_text.encode()).hexdigest()
+    lines = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    assert [line["__key__"] for line in lines] == [f"{i:08d}" for i in range(60, 70)]
+    assert not (out / "dataset.json").exists() and not list(out.glob(".*"))
+
+
+def test_filters_reject_and_count_candidates(run, data, reference, tmp_path):
+    train_images = load_images(str(data), "train")[0]
+    unfiltered = torch.from_numpy(np.stack([s["image"] for s in iter_samples(str(reference[0]), "train")]))
+    rms = nearest_distances(unfiltered, train_images) / math.sqrt(unfiltered[0].numel())
+    limit = float(rms.median())  # about half of the candidates are too close
+    manifest = make(run, tmp_path / "filtered", num=40, shard_size=20, min_realism=0.3, max_memorization=limit,
+                    train_data=str(data))
+    filters = manifest["filters"]
+    assert filters["rejected"]["realism"] > 0 and filters["rejected"]["memorization"] > 0
+    assert filters["candidates"] == 40 + sum(filters["rejected"].values())
+    assert filters["rejected"] == {key: sum(s["rejected"][key] for s in manifest["shards"])
+                                   for key in ("realism", "memorization")}
+    kept = torch.from_numpy(np.stack([s["image"] for s in iter_samples(str(tmp_path / "filtered"), "train")]))
+    assert len(kept) == 40
+    assert (nearest_distances(kept, train_images) / math.sqrt(kept[0].numel()) >= limit - 1e-9).all()
+    with torch.no_grad():
+        logits = gvae.load(run).disc(kept)[0]
+    assert (logits >= filters["realism_threshold"] - 1e-4).all()  # other batches: last-bit changes
