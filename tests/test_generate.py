@@ -209,11 +209,18 @@ def test_library_refuses_a_num_below_one(run, tmp_path):
     assert not (tmp_path / "zero").exists()
 
 
-def test_from_data_variations_carry_the_source_labels(run, data, tmp_path):
-    manifest = make(run, tmp_path / "aug", num=None, from_data=str(data), variations=2)
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory, run, data):
+    """Two label-preserving variations of every training phantom."""
+    out = tmp_path_factory.mktemp("sets") / "varied"
+    return out, make(run, out, num=None, from_data=str(data), variations=2)
+
+
+def test_from_data_variations_carry_the_source_labels(varied, data):
+    out, manifest = varied
     sources = list(iter_samples(str(data), split="train"))
-    assert manifest["count"] == 2 * len(sources) == manifest["from_data"]["sources"] * 2
-    generated = list(iter_samples(str(tmp_path / "aug"), split="train"))
+    assert manifest["count"] == 2 * len(sources) == 2 * manifest["from_data"]["sources"]
+    generated = list(iter_samples(str(out), split="train"))
     assert [s["key"] for s in generated] == [f"{i:08d}" for i in range(2 * len(sources))]
     for sample in generated:
         source = sources[int(sample["key"]) // 2]
@@ -221,6 +228,15 @@ def test_from_data_variations_carry_the_source_labels(run, data, tmp_path):
         shard = f"train-{int(sample['key']) // 2 // 8:06d}.tar"  # phantom_data packs 8 per shard
         assert sample["json"]["source"] == {"shard": shard, "key": source["key"], "label": source["label"]}
     assert generated[0]["image"].tolist() != generated[1]["image"].tolist()  # two different variations
+    assert json.loads((out / "dataset.json").read_text())["label_names"]
+
+
+def test_rerunning_a_finished_command_rewrites_nothing(varied, run, data):
+    out, manifest = varied
+    before = listing(out)
+    assert make(run, out, num=None, from_data=str(data), variations=2) == manifest
+    assert {k: v for k, v in listing(out).items() if k.endswith(".tar")} == \
+        {k: v for k, v in before.items() if k.endswith(".tar")}
 
 
 def test_output_is_inspectable_and_trainable(reference):

@@ -20,9 +20,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from gvae.data import iter_samples, read_dataset_info, resolve_shards
+from gvae.data import read_dataset_info, resolve_shards
+from gvae.data.reader import BadSampleCounter, decode_image, decode_label, pixel_scale, read_raw
 from gvae.data.spec import is_url, shard_counts
 from gvae.errors import GvaeError
 from gvae.train.checkpoint import sha256_of
@@ -105,7 +107,7 @@ class SourceImages:
         self.shape = (channels, resolution, resolution)
         self._cached: tuple[int, list[dict[str, Any]]] | None = None
         if self.total == 0:
-            raise GvaeError(f"--from-data {spec}: no images there")
+            raise GvaeError(f"{spec}: no images there")
 
     def fingerprint(self) -> str:
         """sha256 over the shards' names, counts and contents (dataset.json's hashes where it has them)."""
@@ -118,26 +120,32 @@ class SourceImages:
             digest.update(f"{name} {count} {content}\n".encode())
         return digest.hexdigest()
 
-    def _shard(self, j: int) -> list[dict[str, Any]]:
+    def _raw(self, j: int) -> list[dict[str, Any]]:
+        """Shard j's undecoded samples (PNG bytes: small, unlike decoded float images); the last one is cached."""
         if self._cached is None or self._cached[0] != j:
-            samples = list(iter_samples(self.shards[j], split="train"))
-            if len(samples) != self.counts[j]:
-                raise GvaeError(f"{self.shards[j]}: {len(samples)} readable samples of {self.counts[j]}; "
-                                f"--from-data needs every sample readable (repack the source)")
-            if samples[0]["image"].shape != self.shape:
-                raise GvaeError(f"{self.shards[j]}: images of shape {list(samples[0]['image'].shape)}, but the "
-                                f"model makes {list(self.shape)}; repack the data at the model's resolution")
-            self._cached = (j, samples)
+            counter = BadSampleCounter()
+            raw = list(read_raw(self.shards[j], counter))
+            if counter.count or len(raw) != self.counts[j]:
+                raise GvaeError(f"{self.shards[j]}: {len(raw)} readable samples of {self.counts[j]}; every "
+                                f"sample must be readable here (repack the source)")
+            self._cached = (j, raw)
         return self._cached[1]
 
+    def _decode(self, raw: dict[str, Any], shard: str) -> dict[str, Any]:
+        pixels = decode_image(raw)
+        image = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / pixel_scale(pixels)
+        if image.shape != self.shape:
+            raise GvaeError(f"{shard}: images of shape {list(image.shape)}, but the model makes "
+                            f"{list(self.shape)}; repack the data at the model's resolution")
+        return {"key": raw["__key__"], "image": image, "label": decode_label(raw), "shard": Path(shard).name}
+
     def read(self, start: int, stop: int) -> list[dict[str, Any]]:
-        """Samples [start, stop) as iter_samples gives them, each with its ``shard`` name added."""
+        """Samples [start, stop): ``{"key", "image": float32 [C, H, W] in [0, 1], "label" (-1: none), "shard"}``."""
         out = []
         for j, (first, count) in enumerate(zip(self.starts, self.counts, strict=True)):
             lo, hi = max(start, first), min(stop, first + count)
             if lo < hi:
-                name = Path(self.shards[j]).name
-                out += [{**s, "shard": name} for s in self._shard(j)[lo - first:hi - first]]
+                out += [self._decode(raw, self.shards[j]) for raw in self._raw(j)[lo - first:hi - first]]
         return out
 
 

@@ -93,27 +93,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     model = gvae.load(config.source, ema=config.ema, device=device)
     checkpoint = Path(model.checkpoint_path)
     weights = checkpoint / (EMA_WEIGHTS if config.ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
-    from_data, latents, label_names, num = None, None, None, config.num
-    if config.from_data is None:
-        latents = PriorLatents(model.latent_dim, config.seed, config.temperature)
-    else:
-        sources = SourceImages(config.from_data, model.resolution, model.channels)
-        available = sources.total * config.variations
-        if num is not None and num > available:
-            raise GvaeError(f"--num {num}: {sources.total} images x {config.variations} variations give only "
-                            f"{available}; raise --variations or lower --num")
-        num = num or available
-        latents = PosteriorLatents(model, sources, config.variations, config.seed, config.temperature)
-        from_data = {"variations": config.variations, "sources": sources.total, "sha256": sources.fingerprint()}
-        label_names = sources.info.get("label_names")
-    memorization, train_id = None, None
-    if config.train_data is not None:
-        train_images = load_images(config.train_data, "train")[0]
-        if train_images.shape[1:] != (model.channels, model.resolution, model.resolution):
-            raise GvaeError(f"--train-data {config.train_data}: images {list(train_images.shape[1:])}, the model "
-                            f"makes {[model.channels, model.resolution, model.resolution]}")
-        memorization = Memorization(train_images, config.max_memorization)
-        train_id = SourceImages(config.train_data, model.resolution, model.channels).fingerprint()
+    latents, num, from_data, label_names = _latent_source(config, model)
+    memorization, train_id = _memorization_filter(config, model)
     filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
                "train_data_sha256": train_id}
     identity = {"checkpoint_sha256": sha256_of(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
@@ -145,6 +126,33 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
         out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
     state.wait_for_everyone()
     return json.loads((Path(config.out) / "manifest.json").read_text())
+
+
+def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, Any] | None, list[str] | None]:
+    """(latents, sample count, from_data identity or None, label names or None) for the prior or --from-data."""
+    if config.from_data is None:
+        return PriorLatents(model.latent_dim, config.seed, config.temperature), config.num, None, None
+    sources = SourceImages(config.from_data, model.resolution, model.channels)
+    available = sources.total * config.variations
+    if config.num is not None and config.num > available:
+        raise GvaeError(f"--num {config.num}: {sources.total} images x {config.variations} variations give only "
+                        f"{available}; raise --variations or lower --num")
+    latents = PosteriorLatents(model, sources, config.variations, config.seed, config.temperature)
+    from_data = {"variations": config.variations, "sources": sources.total, "sha256": sources.fingerprint()}
+    return latents, config.num or available, from_data, sources.info.get("label_names")
+
+
+def _memorization_filter(config: GenerateConfig, model) -> tuple[Memorization | None, str | None]:
+    """The --max-memorization filter over every --train-data image (held in memory), and the data's sha256."""
+    if config.train_data is None:
+        return None, None
+    train_images = load_images(config.train_data, "train")[0]
+    shape = [model.channels, model.resolution, model.resolution]
+    if list(train_images.shape[1:]) != shape:
+        raise GvaeError(f"--train-data {config.train_data}: images {list(train_images.shape[1:])}, the model "
+                        f"makes {shape}; give the data the model was trained on")
+    fingerprint = SourceImages(config.train_data, model.resolution, model.channels).fingerprint()
+    return Memorization(train_images, config.max_memorization), fingerprint
 
 
 def _to_sample(sample: Sample, png: bytes) -> dict[str, Any]:

@@ -110,9 +110,12 @@ class OutputDir:
         if (self.state / "identity.json").is_file():
             found = json.loads((self.state / "identity.json").read_text())
         elif (self.out / MANIFEST).is_file():
-            found = {k: json.loads((self.out / MANIFEST).read_text()).get(k) for k in IDENTITY_KEYS}
-            found["filters"] = {k: found["filters"].get(k) for k in self.identity["filters"]}
-        elif any(self.out.iterdir()):
+            manifest = json.loads((self.out / MANIFEST).read_text())
+            found = {k: manifest.get(k) for k in IDENTITY_KEYS}
+            for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections
+                if isinstance(mine, dict) and isinstance(found[key], dict):
+                    found[key] = {k: found[key].get(k) for k in mine}
+        elif [p for p in self.out.iterdir() if p.name != STATE_DIR and not p.name.endswith(PARTIAL_SUFFIX)]:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
         if found is not None and found != self.identity:
