@@ -97,6 +97,7 @@ def main() -> None:
             overhead = 1 - e2e / bare  # share of end-to-end time beyond the forward passes
             print(f"{resolution:>4} {num:>7} {bare:>11.1f} {e2e:>10.1f} {e2e / bare:>9.2f} {overhead:>8.0%} "
                   f"{write:>19.1f} {bare / write:>19.2f}")
+            print(f"ratio: generate {resolution} px, end-to-end / bare forward = {e2e / bare:.2f}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def main() -> None:
             rate = loader_rate(tmp, info, args.batch_size, args.batches, workers)
             print(f"TrainLoader workers={workers}:               {rate:9.0f} images/s   "
                   f"ratio to plain loop {rate / plain:.2f}")
+            print(f"ratio: loader ({workers} workers) / plain PIL decode = {rate / plain:.2f}")
 
 
 if __name__ == "__main__":

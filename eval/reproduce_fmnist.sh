@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Reproduce the Fashion-MNIST leaderboard: pack, train the domain feature network, train every model with the
+# same budget (the same number of images seen), evaluate them under one protocol.
+#
+#   bash eval/reproduce_fmnist.sh                       # the CPU-sized budget of docs/RESULTS.md
+#   STEPS=20000 SEEDS="0 1" SUITE=eval/suites/fmnist.yaml bash eval/reproduce_fmnist.sh   # the full protocol
+#
+# Needs `apt-get install dataset-fashion-mnist` (or FMNIST=dir with the four IDX files).
+set -euo pipefail
+STEPS=${STEPS:-300}
+SEEDS=${SEEDS:-0}
+KINDS=${KINDS:-"gvae vae vae-dense vaegan"}
+SUITE=${SUITE:-eval/suites/fmnist-small.yaml}
+OUT=${OUT:-docs/results/fmnist}
+FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
+
+[ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
+[ -f features/fmnist.safetensors ] || gvae eval train-features --data data/fmnist --out features/fmnist.safetensors
+
+# Schedules scale with the budget: KL warm-up over the first tenth, input-noise annealing over the first half.
+for seed in $SEEDS; do
+  for kind in $KINDS; do
+    gvae train "recipes/fmnist-32-$kind.yaml" train.seed="$seed" train.max_steps="$STEPS" \
+      loss.kl_warmup_steps=$((STEPS / 10)) model.input_noise_anneal_steps=$((STEPS / 2)) \
+      train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "runs/fmnist-32-$kind-s$seed"
+  done
+done
+gvae leaderboard "$SUITE" --out "$OUT"
