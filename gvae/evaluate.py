@@ -320,6 +320,7 @@ class Protocol:
     num_train: int = 20000  # training images read for memorisation (at most)
     temperature: float = 1.0
     batch_size: int = 256
+    msssim_pairs: int = 1000
 
 
 def _train_spec(protocol: Protocol, model) -> str:
@@ -362,7 +363,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     names = [n for n in names if n not in skipped]
     results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
                        features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,
-                       device=device)
+                       msssim_pairs=protocol.msssim_pairs, device=device)
     model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels")}
     return {"checkpoint": str(getattr(model, "checkpoint_path", source)), "data": protocol.data,
             "protocol": {**asdict(protocol), "evaluated": names, "world_size": _rank_world()[1], "model": model_info},

@@ -29,7 +29,7 @@ def stripes(n, seed, shift=0.0):
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory):
-    images, labels = stripes(256, seed=0)
+    images, labels = stripes(160, seed=0)
     path = tmp_path_factory.mktemp("features") / "stripes.safetensors"
     save_classifier(train_classifier(images, labels, epochs=2, batch_size=32), path)
     return resolve_features(path)
@@ -62,7 +62,7 @@ def test_fid_and_kid_grow_with_a_brightness_shift(features):
                for s in (0.0, 0.1, 0.3)]
     fids, kids = [r["fid"] for r in results], [r["kid"] for r in results]
     assert fids == sorted(fids) and fids[-1] > 10 * fids[0]
-    assert kids == sorted(kids) and kids[-1] > 0.05
+    assert kids == sorted(kids) and kids[-1] > 10 * abs(kids[0])
 
 
 def test_inception_score_is_between_one_and_the_number_of_classes(features):

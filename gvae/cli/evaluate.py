@@ -50,10 +50,12 @@ def eval_group() -> None:
               help="Training images read for memorization, at most.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Images (or image x importance-sample pairs) per forward pass.")
+@click.option("--msssim-pairs", type=click.IntRange(1), default=1000, show_default=True,
+              help="Random sample pairs averaged for msssim.")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
 def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, feature_weights: str | None,
-        train_data: str | None, num_real: int, num_train: int, batch_size: int, out: str) -> None:
+        train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int, out: str) -> None:
     """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
 
     \b
@@ -79,7 +81,7 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
     state = PartialState(cpu=not torch.cuda.is_available())
     protocol = Protocol(data=data, metrics=metrics, num_samples=num_samples, iwae_k=iwae_k, seed=seed,
                         feature_weights=feature_weights, train_data=train_data, num_real=num_real,
-                        num_train=num_train, batch_size=batch_size)
+                        num_train=num_train, batch_size=batch_size, msssim_pairs=msssim_pairs)
     results = run_evaluation(source, protocol, device=state.device)
     if state.is_main_process:
         write_results(results, out)
