@@ -1,0 +1,228 @@
+"""``gvae report``: one self-contained HTML page that shows what a run learnt.
+
+    from gvae.report import write_report
+    path = write_report("runs/phantom")            # -> runs/phantom/report.html
+
+The page holds the resolved recipe, the training curves of metrics.jsonl, the latest sample grid,
+reconstructions of held-out images next to their originals, a latent interpolation between two held-out
+images, a scatter of the held-out images' latent codes coloured by label, the eval results (results.json) and
+the manifest and a preview of a generated set. A part whose inputs are missing (no checkpoint yet, data moved,
+never evaluated) says so in place instead of failing the page: a report is most useful on a run that went
+wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from PIL import Image
+
+from gvae.errors import GvaeError
+from gvae.report import figures, views
+from gvae.report.page import Section, figure, note, preformatted, render, table
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.json"
+MANIFEST = "manifest.json"
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a killed run
+            log.warning("%s: skipped a line that is not JSON", path)
+    return records
+
+
+def find_results(run_dir: Path) -> Path | None:
+    """results.json in the run directory, if ``gvae eval`` wrote one there."""
+    path = run_dir / RESULTS
+    return path if path.is_file() else None
+
+
+def find_manifest(run_dir: Path) -> Path | None:
+    """manifest.json of a generated set inside the run directory (at its top or one folder down), if any."""
+    found = sorted([run_dir / MANIFEST, *run_dir.glob(f"*/{MANIFEST}")], key=str)
+    return next((path for path in found if path.is_file()), None)
+
+
+# ---------------------------------------------------------------- sections from files
+def _run_section(run_dir: Path, records: list[dict], checkpoint: str | None) -> Section:
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    rows: list[list[object]] = [["run directory", str(run_dir.resolve())], ["checkpoint", checkpoint or "none yet"]]
+    if records:
+        rows.append(["last logged step", records[-1].get("step")])
+    keys = ("device", "distributed_type", "world_size", "global_batch_size", "mixed_precision", "deepspeed_zero_stage")
+    rows += [[key.replace("_", " "), info[key]] for key in keys if info.get(key) is not None]
+    rows += [[f"{name} version", version] for name, version in info.get("versions", {}).items()]
+    body = table(["", ""], rows)
+    if info.get("command"):
+        body += preformatted(info["command"])
+    return Section("Run", body)
+
+
+def _recipe_section(run_dir: Path) -> Section:
+    return Section("Recipe", note("The resolved recipe (config.yaml), every default filled in:")
+                   + preformatted((run_dir / "config.yaml").read_text()))
+
+
+def _curves_section(records: list[dict]) -> Section:
+    if not records:
+        return Section("Training curves", note("metrics.jsonl is empty or missing: nothing was logged yet."))
+    body = "".join(figure(figures.curves_png(records, keys), f"{name}: {', '.join(keys)}", f"{name} curves")
+                   for name, keys in figures.group_curves(records).items())
+    return Section("Training curves", body)
+
+
+def _samples_section(run_dir: Path) -> Section:
+    grids = sorted((run_dir / "samples").glob("step-*.png"))
+    if not grids:
+        return Section("Samples", note("No sample grid yet (samples/step-XXXXXXXX.png)."))
+    latest = Image.open(grids[-1])
+    buffer = io.BytesIO()
+    latest.resize((latest.width * 2, latest.height * 2), Image.NEAREST).save(buffer, format="PNG", optimize=True)
+    caption = (f"{grids[-1].name} (EMA weights), written during training: prior samples z ~ N(0, I) from fixed "
+               "latents, then the last two rows: fixed held-out images and their reconstructions.")
+    return Section("Samples", figure(buffer.getvalue(), caption, "sample grid"))
+
+
+def _results_section(path: Path | None) -> Section:
+    if path is None:
+        return Section("Evaluation", note(f"No {RESULTS}: run `gvae eval RUN --data DATA --out RUN/{RESULTS}`, "
+                                          "or pass --results."))
+    results = json.loads(path.read_text())
+    rows = [[name, entry.get("value"), entry.get("std"), entry.get("n"), entry.get("unit", ""),
+             entry.get("better", "")] for name, entry in results.get("metrics", {}).items()]
+    body = note(f"{path}: checkpoint {results.get('checkpoint')}, held-out data {results.get('data')}")
+    body += table(["metric", "value", "± std", "n", "unit", "better"], rows)
+    skipped = results.get("skipped") or {}
+    if skipped:
+        body += table(["skipped", "why"], [[name, reason] for name, reason in skipped.items()])
+    protocol = results.get("protocol")
+    if protocol:
+        body += preformatted(json.dumps(protocol, indent=2), summary="protocol")
+    return Section("Evaluation", body)
+
+
+def _generated_section(path: Path | None, preview: int) -> Section:
+    if path is None:
+        return Section("Generated set", note("No generated set found: `gvae generate RUN --num N --out RUN/generated` "
+                                             "puts one where the report finds it, or pass --manifest."))
+    manifest = json.loads(path.read_text())
+    filters = manifest.get("filters") or {}
+    keys = ("checkpoint", "checkpoint_sha256", "count", "format", "seed", "temperature", "ema", "from_data")
+    rows = [[key, manifest[key]] for key in keys if key in manifest]
+    rows += [["shards", len(manifest.get("shards", []))]]
+    rows += [[f"rejected ({why})", count] for why, count in (filters.get("rejected") or {}).items()]
+    body = note(str(path)) + table(["", ""], rows)
+    try:
+        from gvae.data import load_images
+
+        images, _ = load_images(str(path.parent), split="train", limit=preview)
+        body += figure(figures.image_png(images, nrow=8, scale=2), f"The first {len(images)} generated images.",
+                       "generated images")
+    except (GvaeError, OSError, ValueError) as err:
+        body += note(f"No preview: {err}")
+    shards = [[s.get("name"), s.get("count"), s.get("sha256")] for s in manifest.get("shards", [])]
+    body += f"<details><summary>shards ({len(shards)})</summary>{table(['name', 'count', 'sha256'], shards)}</details>"
+    return Section("Generated set", body)
+
+
+# ---------------------------------------------------------------- sections from the model
+def _held_out(recipe, limit: int) -> views.HeldOut:
+    """Validation images of the run's data (its training images when it has no validation split)."""
+    from gvae.data import load_images, read_dataset_info
+
+    spec, split = (recipe.data.val, "val") if recipe.data.val else (recipe.data.train, "train")
+    images, labels = load_images(spec, split=split, limit=limit)
+    info = read_dataset_info(spec) or {}
+    return views.HeldOut(images, labels, list(info.get("label_names") or []), f"{spec} ({split} split)")
+
+
+def _model_sections(run_dir: Path, num_images: int, max_codes: int, device: str) -> tuple[list[Section], str | None]:
+    """Reconstructions, interpolation and latent scatter; (notes in their place, None) when no model loads."""
+    import gvae
+
+    titles = ("Reconstructions", "Latent interpolation", "Latent space")
+    try:
+        model = gvae.load(run_dir, ema=True, device=device)
+        held = _held_out(model.recipe, max_codes)
+    except (GvaeError, OSError) as err:
+        return [Section(title, note(f"Not available: {err}")) for title in titles], None
+    n = min(num_images, len(held.images))
+    pairs = views.reconstructions(model, held.images[:n])
+    recon = figure(figures.image_png(pairs, nrow=n, scale=2),
+                   f"Top: {n} held-out images from {held.source}; bottom: their reconstructions "
+                   "decode(mean of q(z|x)), EMA weights.", "reconstructions")
+    codes = views.encode_means(model, held.images)
+    first, last = views.distant_pair(codes, held.labels)
+    strip = views.interpolation(model, held.images[first], held.images[last], steps=8)
+    interp = figure(figures.image_png(strip, nrow=len(strip), scale=2),
+                    f"Held-out images {first} and {last} at the ends; between them, decode((1 - t) mu_{first} + "
+                    f"t mu_{last}) for 8 values of t from 0 to 1.", "latent interpolation")
+    points, axes = figures.project_2d(codes)
+    scatter = figure(figures.scatter_png(points, held.labels, held.label_names, axes),
+                     f"Posterior means of {len(codes)} held-out images ({model.latent_dim}-d"
+                     f"{', first two principal axes' if model.latent_dim > 2 else ''}), coloured by label.",
+                     "latent scatter")
+    sections = [Section(titles[0], recon), Section(titles[1], interp), Section(titles[2], scatter)]
+    return sections, str(model.checkpoint_path)
+
+
+# ---------------------------------------------------------------- the page
+def build_report(run_dir: str | Path, results: str | Path | None = None, manifest: str | Path | None = None,
+                 num_images: int = 8, max_codes: int = 1000, preview: int = 32, device: str = "cpu") -> str:
+    """The report of ``run_dir`` as an HTML string.
+
+    ``results`` / ``manifest`` default to the run's own results.json and generated set (see
+    :func:`find_results`, :func:`find_manifest`); ``num_images`` held-out images are reconstructed,
+    ``max_codes`` go into the latent scatter and ``preview`` generated images are shown.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise GvaeError(f"{run_dir} is not a run directory (no config.yaml); give the --out of `gvae train`")
+    for given, what in ((results, "--results"), (manifest, "--manifest")):
+        if given is not None and not Path(given).is_file():
+            raise GvaeError(f"{what}: {given} does not exist")
+    records = _read_metrics(run_dir)
+    model_sections, checkpoint = _model_sections(run_dir, num_images, max_codes, device)
+    sections = [_run_section(run_dir, records, checkpoint), _samples_section(run_dir), *model_sections,
+                _curves_section(records),
+                _results_section(Path(results) if results else find_results(run_dir)),
+                _generated_section(Path(manifest) if manifest else find_manifest(run_dir), preview),
+                _recipe_section(run_dir)]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return render(f"gvae run report: {run_name(run_dir)}", f"{run_dir.resolve()} · written {stamp}", sections)
+
+
+def run_name(run_dir: Path) -> str:
+    """The run's name for the title: the recipe's ``name`` when config.yaml has one, else the folder name."""
+    import yaml
+
+    name = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("name")
+    return str(name) if name and name != "unnamed" else run_dir.resolve().name
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None, **kwargs) -> Path:
+    """Write :func:`build_report` to ``out`` (default ``RUN_DIR/report.html``) atomically; returns the path."""
+    page = build_report(run_dir, **kwargs)
+    path = Path(out) if out else Path(run_dir) / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+__all__ = ["build_report", "find_manifest", "find_results", "write_report"]
