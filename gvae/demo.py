@@ -48,13 +48,15 @@ class DemoSize:
     eval_samples: int  # prior samples for the sample metrics
     iwae_k: int
     metrics: str  # `gvae eval --metrics`; memorization needs >= 100 held-out images
+    msssim_pairs: int
     model: dict = field(default_factory=dict)  # recipe overrides of the model section
 
 
 FULL = DemoSize(phantoms=2000, val_fraction=0.1, steps=1000, generate=1000, eval_samples=500, iwae_k=16,
-                metrics="all")
-QUICK = DemoSize(phantoms=96, val_fraction=0.25, steps=30, generate=64, eval_samples=32, iwae_k=2,
-                 metrics="mmd,msssim,recon,elbo", model={"latent_dim": 8, "channel_base": 64, "channel_max": 16})
+                metrics="all", msssim_pairs=500)
+QUICK = DemoSize(phantoms=96, val_fraction=0.25, steps=20, generate=64, eval_samples=32, iwae_k=2,
+                 metrics="mmd,msssim,recon,elbo", msssim_pairs=32,
+                 model={"latent_dim": 8, "channel_base": 64, "channel_max": 16})
 
 
 def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = None) -> Recipe:
@@ -67,7 +69,7 @@ def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = Non
         "model": {"kind": "gvae", "latent_dim": 16, "channel_base": 128, "channel_min": 4, "channel_max": 64,
                   "dropout": 0.0, "pooling": "avg", "input_noise": 0.05,
                   "input_noise_anneal_steps": max(1, steps // 2), "latent_noise": 0.0, **size.model},
-        "loss": {"kl_warmup_steps": max(1, steps // 10), "adv_weight": 0.01},
+        "loss": {"kl_warmup_steps": max(1, steps // 20), "adv_weight": 0.01},
         "optim": {"lr": 2.0e-3, "d_lr": 1.0e-3, "betas": [0.5, 0.999]},
         # EMA over ~steps/10 updates: long enough to smooth, short enough to follow a run of 1000 steps
         "train": {"batch_size": 16, "max_steps": steps, "checkpoint_every": max(1, steps // 4),
@@ -163,7 +165,7 @@ def _evaluate(result: DemoResult, size: DemoSize) -> None:
     from gvae.evaluate import Protocol, run_evaluation, write_results
 
     protocol = Protocol(data=str(result.data), metrics=size.metrics, num_samples=size.eval_samples,
-                        iwae_k=size.iwae_k, batch_size=64)
+                        iwae_k=size.iwae_k, batch_size=64, msssim_pairs=size.msssim_pairs)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     write_results(run_evaluation(str(result.run), protocol, device=device), result.results)
 
