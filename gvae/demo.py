@@ -64,8 +64,8 @@ def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = Non
     steps = steps or size.steps
     recipe = {
         "name": "demo-phantom-64",
-        "data": {"train": str(data), "val": str(data), "resolution": RESOLUTION, "channels": 1, "workers": 1,
-                 "shuffle_buffer": 500},
+        "data": {"train": str(data), "val": str(data), "resolution": RESOLUTION, "channels": 1,
+                 "workers": 0, "shuffle_buffer": 500},  # 16 small PNGs a step: no worker process to start
         "model": {"kind": "gvae", "latent_dim": 16, "channel_base": 128, "channel_min": 4, "channel_max": 64,
                   "dropout": 0.0, "pooling": "avg", "input_noise": 0.05,
                   "input_noise_anneal_steps": max(1, steps // 2), "latent_noise": 0.0, **size.model},
@@ -105,6 +105,7 @@ def _check_same_run(run_dir: Path, recipe: Recipe) -> None:
     old, new = yaml.safe_load(config.read_text()), recipe.to_dict()
     for recipe_dict in (old, new):
         recipe_dict["model"].pop("input_noise_anneal_steps", None)  # a schedule, scaled with the steps
+        recipe_dict["data"].pop("workers", None)
     if (old["data"], old["model"]) != (new["data"], new["model"]):
         raise GvaeError(f"{run_dir} holds a demo run with another model or data; choose another --out or delete it")
 

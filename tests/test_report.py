@@ -48,6 +48,12 @@ def run(tmp_path_factory):
     return directory / "run"
 
 
+@pytest.fixture(scope="module")
+def page(run):
+    """The report of :func:`run` as HTML (built once: each build loads the model and draws every figure)."""
+    return build_report(run)
+
+
 def results_doc(run: Path) -> dict:
     return {"checkpoint": str(run), "data": "data", "protocol": {"metrics": "mmd"},
             "metrics": {"mmd2": {"value": 0.0123, "std": 0.001, "n": 64, "unit": "pixel-space MMD^2",
@@ -63,8 +69,8 @@ def test_every_picture_is_an_embedded_png_that_decodes(run, tmp_path):
     assert "http://" not in html and "https://" not in html  # nothing is fetched when the page opens
 
 
-def test_page_has_every_section_and_the_resolved_recipe(run):
-    html = build_report(run)
+def test_page_has_every_section_and_the_resolved_recipe(page):
+    html = page
     for title in ("Run", "Samples", "Reconstructions", "Latent interpolation", "Latent space", "Training curves",
                   "Evaluation", "Generated set", "Recipe"):
         assert f">{title}</h2>" in html, title
@@ -80,9 +86,8 @@ def test_results_found_in_the_run_dir_become_a_table(run, tmp_path):
     assert "mmd2" in html and "0.0123" in html and "needs feature weights" in html
 
 
-def test_missing_results_and_generated_set_are_explained_not_fatal(run):
-    html = build_report(run)
-    assert "No results.json" in html and "No generated set found" in html
+def test_missing_results_and_generated_set_are_explained_not_fatal(page):
+    assert "No results.json" in page and "No generated set found" in page
 
 
 def test_generated_set_manifest_is_found_one_folder_down(tmp_path):
