@@ -7,15 +7,16 @@
 #
 # Needs `apt-get install dataset-fashion-mnist` (or FMNIST=dir with the four IDX files).
 set -euo pipefail
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-120}
 SEEDS=${SEEDS:-0}
 KINDS=${KINDS:-"gvae vae vae-dense vaegan"}
 SUITE=${SUITE:-eval/suites/fmnist-small.yaml}
 OUT=${OUT:-docs/results/fmnist}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
+FEATURES=${FEATURES:-"--limit 10000 --epochs 2"}   # the domain classifier's budget; "" for the full train split
 
 [ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
-[ -f features/fmnist.safetensors ] || gvae eval train-features --data data/fmnist --out features/fmnist.safetensors
+[ -f features/fmnist.safetensors ] || gvae eval train-features --data data/fmnist --out features/fmnist.safetensors $FEATURES
 
 # Schedules scale with the budget: KL warm-up over the first tenth, input-noise annealing over the first half.
 for seed in $SEEDS; do

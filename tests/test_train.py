@@ -167,3 +167,11 @@ def test_resume_under_ddp_matches_an_uninterrupted_run(tmp_path, data):
     _, (resumed, _) = launch("cpu-ddp", tmp_path, data, steps=2, run="resumed")
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], msg=name)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_run_has_finite_losses_and_records_its_precision(tmp_path, data, precision):
+    recipe = tiny_recipe(tmp_path, data, overrides=[f"train.mixed_precision={precision}", "train.max_steps=2"])
+    result = train(recipe, tmp_path / "run", progress=False)
+    assert math.isfinite(result["last"]["nll"]) and math.isfinite(result["last"]["d_loss"])
+    assert json.loads((tmp_path / "run/run.json").read_text())["mixed_precision"] == precision

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
+from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedType
 
 from gvae.config import Recipe
@@ -98,6 +99,9 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
     """Create the accelerators for this process; must run before any model is moved or prepared."""
     cpu = not torch.cuda.is_available()
     precision = recipe.train.mixed_precision
+    # accelerate keeps one AcceleratorState per process; a second run in the same process (the demo, a
+    # notebook, the tests) with another precision would be refused. The process group (PartialState) stays.
+    AcceleratorState._reset_state()
     if _deepspeed_requested():
         from accelerate import DeepSpeedPlugin
 
