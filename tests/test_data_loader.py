@@ -1,7 +1,11 @@
 """Reading shards: spec resolution, the ordered reader, and the sharded, resumable TrainLoader."""
 
+import functools
+import http.server
 import itertools
 import json
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -156,3 +160,46 @@ def test_resuming_with_another_layout_is_refused(numbered_shards):
     state = TrainLoader(spec, batch_size=4, resolution=8, channels=1, workers=2).state_dict()
     with pytest.raises(GvaeError, match="slots=2.*slots=1"):
         TrainLoader(spec, batch_size=4, resolution=8, channels=1, workers=1).load_state_dict(state)
+
+
+def _same_batches(spec_a: str, spec_b: str, n: int = 6) -> None:
+    def batches(spec):
+        loader = TrainLoader(spec, batch_size=4, resolution=8, channels=1, workers=0, shuffle_buffer=5, seed=1)
+        return [numbers(images) for images, _ in take(loader, n)], loader.counts
+
+    assert batches(spec_a) == batches(spec_b)
+
+
+@pytest.mark.parametrize("with_dataset_json", [True, False])
+def test_training_reads_shards_through_pipe_commands(tmp_path, numbered_shards, with_dataset_json):
+    paths = numbered_shards(UNEVEN)
+    folder = tmp_path / "shards"
+    info = {"resolution": 8, "channels": 1, "splits": {"train": {"count": 43, "shards": [
+        {"name": f"train-{i:06d}.tar", "count": count} for i, count in enumerate(UNEVEN)]}}}
+    if with_dataset_json:
+        (folder / "dataset.json").write_text(json.dumps(info))
+    spec = f"pipe:cat {folder}/train-{{000000..000004}}.tar"
+    assert read_dataset_info(spec) == (info if with_dataset_json else None)
+    assert TrainLoader(spec, batch_size=4, resolution=8, channels=1).counts == UNEVEN  # read once when no json
+    _same_batches(spec, ",".join(paths))
+
+
+def test_training_reads_shards_over_http(tmp_path, numbered_shards):
+    if shutil.which("curl") is None:  # webdataset fetches http(s) shards with curl
+        pytest.skip("curl is not installed")
+    paths = numbered_shards(UNEVEN)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "shards"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _same_batches(f"http://127.0.0.1:{server.server_port}/train-{{000000..000004}}.tar", ",".join(paths))
+    finally:
+        server.shutdown()
+
+
+def test_shard_names_are_found_in_paths_urls_and_pipe_commands():
+    from gvae.data.spec import shard_name
+
+    assert shard_name("/d/train-000001.tar") == "train-000001.tar"
+    assert shard_name("https://h/d/val-000002.tar.gz?token=x") == "val-000002.tar.gz"
+    assert shard_name("pipe:aws s3 cp s3://b/d/train-000003.tar -") == "train-000003.tar"

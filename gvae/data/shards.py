@@ -172,7 +172,8 @@ class TrainLoader:
     ``epoch_samples // (world_size * batch_size)``, where ``epoch_samples`` defaults to the number of samples
     in the shards (for a packed directory, its split's count in dataset.json). See the module docstring for how samples are
     divided and shuffled, and how :meth:`state_dict` / :meth:`load_state_dict` resume exactly.
-    ``workers=0`` reads in the calling process. Shards at URLs need a local dataset.json to count them.
+    ``workers=0`` reads in the calling process. Shards at URLs are counted from the dataset.json beside them,
+    or else by reading each once (see :func:`gvae.data.spec.shard_counts`).
     """
 
     def __init__(self, spec: str, *, batch_size: int, resolution: int, channels: int, rank: int = 0,

@@ -12,20 +12,32 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import braceexpand
-from webdataset.tariterators import base_plus_ext
+from webdataset.gopen import gopen
+from webdataset.tariterators import base_plus_ext, tar_file_expander
 
 from gvae.errors import GvaeError
 
+log = logging.getLogger(__name__)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+# the shard's file name inside a path, URL or pipe command: `pipe:aws s3 cp s3://b/train-000001.tar -`
+_SHARD_NAME = re.compile(r"[^\s/]+\.(?:tar\.gz|tar|tgz)(?=[\s?#]|$)")
 
 
 def is_url(spec: str) -> bool:
     return spec.startswith("pipe:") or "://" in spec
+
+
+def shard_name(shard: str) -> str:
+    """The file name of a shard given as a path, URL or pipe command (what dataset.json lists it as)."""
+    names = _SHARD_NAME.findall(shard)
+    return names[-1] if names else shard.rsplit("/", 1)[-1]
 
 
 def _split_commas(spec: str) -> list[str]:
@@ -103,18 +115,35 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def read_dataset_info(spec: str) -> dict[str, Any] | None:
-    """The dataset.json of a packed directory, or of the directory holding the spec's first local shard; else None."""
+    """The dataset.json beside the shards, or None when there is none.
+
+    For a packed directory, its own; for local shards, the one in the first shard's directory; for URLs and
+    pipe commands, the first shard's address with its file name replaced by ``dataset.json``
+    (``pipe:aws s3 cp s3://b/train-000000.tar -`` reads ``pipe:aws s3 cp s3://b/dataset.json -``).
+    """
     spec = str(spec).strip()
-    if is_url(spec):
-        return None
     path = Path(spec)
-    if path.is_dir():
+    if not is_url(spec) and path.is_dir():
         return _read_json(path / "dataset.json")
     try:
         first = resolve_shards(spec)[0]
     except GvaeError:
         return None
-    return None if is_url(first) else _read_json(Path(first).parent / "dataset.json")
+    return _read_remote_json(first) if is_url(first) else _read_json(Path(first).parent / "dataset.json")
+
+
+def _read_remote_json(shard: str) -> dict[str, Any] | None:
+    name = shard_name(shard)
+    if not _SHARD_NAME.fullmatch(name):
+        return None
+    at = shard.rindex(name)
+    url = shard[:at] + "dataset.json" + shard[at + len(name):]
+    try:
+        with gopen(url) as stream:
+            return json.loads(stream.read())
+    except Exception as err:  # a missing file surfaces as the command's or server's own error
+        log.info("no dataset.json at %s (%s)", url, err)
+        return None
 
 
 def count_tar_samples(path: str) -> int:
@@ -130,23 +159,36 @@ def count_tar_samples(path: str) -> int:
     return len(keys - {None})
 
 
-def shard_counts(shards: list[str], info: dict[str, Any] | None) -> list[int]:
-    """Samples per shard: from dataset.json where it names the shard, else by reading local tar headers.
+def count_stream_samples(url: str) -> int:
+    """Samples in a shard at a URL or pipe command, by reading it once; a broken stream counts what it had."""
+    keys = set()
+    try:
+        with gopen(url) as stream:
+            for entry in tar_file_expander([{"url": url, "stream": stream}]):
+                keys.add(base_plus_ext(entry["fname"])[0])
+    except Exception as err:  # a failed download or a truncated tar: the loader skips what is missing
+        log.warning("%s: counted %d samples before an error: %s", url, len(keys - {None}), err)
+    return len(keys - {None})
 
-    Raises GvaeError for a URL shard that no dataset.json describes: the loader needs the counts to give every
-    rank the same number of batches.
+
+def shard_counts(shards: list[str], info: dict[str, Any] | None) -> list[int]:
+    """Samples per shard: from dataset.json where it names the shard, else by counting.
+
+    Local shards are counted from their tar headers; shards at URLs are read once, which costs a download
+    per shard on every process, so ship the pack's dataset.json beside remote shards.
     """
     known = {}
     for split in (info or {}).get("splits", {}).values():
         known.update({shard["name"]: shard["count"] for shard in split["shards"]})
+    remote = [shard for shard in shards if shard_name(shard) not in known and is_url(shard)]
+    if remote:
+        log.warning("counting the samples of %d remote shards by reading them once; put the pack's "
+                    "dataset.json beside them to skip this", len(remote))
     counts = []
     for shard in shards:
-        name = shard.rsplit("/", 1)[-1]
+        name = shard_name(shard)
         if name in known:
             counts.append(int(known[name]))
-        elif is_url(shard):
-            raise GvaeError(f"{shard}: cannot count the samples of a remote shard; copy the shards with their "
-                            f"dataset.json to a local directory, or list local shards")
         else:
-            counts.append(count_tar_samples(shard))
+            counts.append(count_stream_samples(shard) if is_url(shard) else count_tar_samples(shard))
     return counts

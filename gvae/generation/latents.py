@@ -25,7 +25,7 @@ import torch
 
 from gvae.data import read_dataset_info, resolve_shards
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, pixel_scale, read_raw
-from gvae.data.spec import is_url, shard_counts
+from gvae.data.spec import is_url, shard_counts, shard_name
 from gvae.errors import GvaeError
 from gvae.train.checkpoint import sha256_of
 
@@ -115,7 +115,7 @@ class SourceImages:
                  for s in split["shards"] if "sha256" in s}
         digest = hashlib.sha256()
         for shard, count in zip(self.shards, self.counts, strict=True):
-            name = shard.rsplit("/", 1)[-1]
+            name = shard_name(shard)
             content = known.get(name) or (shard if is_url(shard) else sha256_of(shard))
             digest.update(f"{name} {count} {content}\n".encode())
         return digest.hexdigest()
