@@ -253,19 +253,25 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers, e.g. [0.5, 0.999]")
 
 
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping in YAML file ``path`` (empty file: {}); ``what`` names the file in the one-line errors."""
+    if not path.is_file():
+        raise GvaeError(f"{what} {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GvaeError(f"{what} {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise GvaeError(f"{what} {path}: expected a mapping at the top level")
+    return raw
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a recipe file and merge it over the chain of files it ``extends``."""
     path = path.resolve()
     if path in seen:
         raise GvaeError(f"{path}: extends itself through {' -> '.join(map(str, seen))}")
-    if not path.is_file():
-        raise GvaeError(f"recipe {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise GvaeError(f"recipe {path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise GvaeError(f"recipe {path}: expected a mapping at the top level")
+    raw = read_yaml_mapping(path, "recipe")
     parent = raw.pop("extends", None)
     if parent is None:
         return raw

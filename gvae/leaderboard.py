@@ -30,8 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import yaml
-
+from gvae.config import read_yaml_mapping
 from gvae.errors import GvaeError
 from gvae.evaluate import Protocol, run_evaluation, write_results
 
@@ -60,12 +59,7 @@ class Suite:
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML file (format in the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise GvaeError(f"suite {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise GvaeError(f"suite {path} is not valid YAML: {err}") from None
+    raw = read_yaml_mapping(path, "suite")
     protocol = dict(raw.get("protocol") or {})
     seeds = protocol.pop("seeds", [protocol.pop("seed", 0)])
     allowed = {f.name for f in fields(Protocol)} - {"seed"}

@@ -105,9 +105,9 @@ class Trainer:
         self.step = 0
         self.bad_steps = 0
         self.checkpoint = self._start_or_resume(resume)
-        self.batches = iter(self.loader)
         if self.checkpoint is not None:
-            self._load_states(self.checkpoint)  # after iter(): restores the RNG that iter() consumed
+            self._load_states(self.checkpoint)
+        self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
         self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
                                recipe.train.batch_size * recipe.train.grad_accum * self.world)
         self._fixed = None
@@ -143,7 +143,6 @@ class Trainer:
         loader_file = path / f"loader-{self.rank}.json"
         if state.get("world_size") == self.world and loader_file.is_file():
             self.loader.load_state_dict(json.loads(loader_file.read_text()))
-            self.batches = iter(self.loader)
         else:
             log.warning("world size changed (%s -> %s): the data stream restarts at a new epoch",
                         state.get("world_size"), self.world)
