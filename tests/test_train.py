@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,10 +163,11 @@ def test_two_processes_end_with_identical_parameters_that_moved(tmp_path, data, 
 
 
 @pytest.mark.slow
-def test_resume_under_ddp_matches_an_uninterrupted_run(tmp_path, data):
-    _, (straight, _) = launch("cpu-ddp", tmp_path, data, steps=2, run="straight")
-    launch("cpu-ddp", tmp_path, data, steps=1, run="resumed")
-    _, (resumed, _) = launch("cpu-ddp", tmp_path, data, steps=2, run="resumed")
+@pytest.mark.parametrize("config", ["cpu-ddp", "cpu-zero2"])
+def test_resume_under_two_processes_matches_an_uninterrupted_run(tmp_path, data, config):
+    _, (straight, _) = launch(config, tmp_path, data, steps=2, run="straight")
+    launch(config, tmp_path, data, steps=1, run="resumed")
+    _, (resumed, _) = launch(config, tmp_path, data, steps=2, run="resumed")
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], msg=name)
 
@@ -175,3 +178,36 @@ def test_mixed_precision_run_has_finite_losses_and_records_its_precision(tmp_pat
     result = train(recipe, tmp_path / "run", progress=False)
     assert math.isfinite(result["last"]["nll"]) and math.isfinite(result["last"]["d_loss"])
     assert json.loads((tmp_path / "run/run.json").read_text())["mixed_precision"] == precision
+
+
+class _Planted:
+    """Unpickling this runs ``Path.touch`` on the marker: what a tampered checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def test_deepspeed_states_load_as_data_and_planted_code_is_refused(tmp_path):
+    pytest.importorskip("deepspeed")
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+
+    from gvae.train.deepspeed_loading import WeightsOnlyCheckpointEngine
+
+    engine = WeightsOnlyCheckpointEngine()
+    state = {"zero_stage": ZeroStageEnum.gradients, "loss_scaler": DynamicLossScaler(init_scale=2.0 ** 10, scale_window=1000, min_scale=1, delayed_shift=2, consecutive_hysteresis=False),
+             "fp32": torch.arange(4.0)}
+    torch.save(state, tmp_path / "optim_states.pt")
+    loaded = engine.load(str(tmp_path / "optim_states.pt"))
+    assert loaded["zero_stage"] is ZeroStageEnum.gradients and loaded["loss_scaler"].cur_scale == 2.0 ** 10
+    assert torch.equal(loaded["fp32"], state["fp32"])
+    marker = tmp_path / "code-ran"
+    torch.save({"fp32": torch.zeros(1), "payload": _Planted(marker)}, tmp_path / "tampered.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):
+        engine.load(str(tmp_path / "tampered.pt"))
+    assert not marker.exists()
+    torch.load(tmp_path / "tampered.pt", weights_only=False)  # the same file, loaded as DeepSpeed would
+    assert marker.exists()

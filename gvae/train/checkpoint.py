@@ -12,7 +12,8 @@ A checkpoint directory ``RUN/checkpoints/step-XXXXXXXX/`` holds::
 Every file is first written under ``.tmp-step-XXXXXXXX`` and the directory is renamed into place once all
 ranks have finished (a rename is atomic), so a crash mid-write leaves only a temporary directory that the
 next start removes. Old checkpoints are renamed away before they are deleted for the same reason. Nothing
-here unpickles code: weights are safetensors and accelerate loads states with ``weights_only=True``.
+here unpickles code: weights are safetensors, accelerate loads states with ``weights_only=True``, and so do
+DeepSpeed's engines (see :mod:`gvae.train.deepspeed_loading`).
 """
 
 from __future__ import annotations

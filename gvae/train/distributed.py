@@ -44,9 +44,14 @@ class Accelerators:
         return self._prepare(self.d, "d", objects)
 
     def _prepare(self, accelerator: Accelerator, name: str, objects):
-        if self.deepspeed_stage is not None:
-            accelerator.state.select_deepspeed_plugin(name)
-        return accelerator.prepare(*objects)
+        if self.deepspeed_stage is None:
+            return accelerator.prepare(*objects)
+        from gvae.train.deepspeed_loading import load_without_pickled_code
+
+        accelerator.state.select_deepspeed_plugin(name)
+        engine, *rest = accelerator.prepare(*objects)
+        load_without_pickled_code(engine)
+        return engine, *rest
 
     def describe(self, recipe: Recipe) -> dict:
         """What run.json records: how the run was distributed, and with which versions."""
