@@ -63,6 +63,9 @@ class ModelConfig:
     input_noise: float = 0.05  # sigma_x: std of the noise added to the encoder's input image
     input_noise_anneal_steps: int = 0  # linearly anneal input_noise to 0 over this many steps (0: constant)
     latent_noise: float = 0.0  # std of the noise added to z at the generator's input
+    # standardise the posterior means over the batch, per latent dimension (BatchNorm without affine terms):
+    # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
+    latent_norm: bool = False
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),

@@ -74,7 +74,7 @@ def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = Non
         "data": {"train": str(data), "val": str(data), "resolution": RESOLUTION, "channels": 1,
                  "workers": 0, "shuffle_buffer": 500},  # 16 small PNGs a step: no worker process to start
         "model": {"kind": "gvae", "latent_dim": 16, "channel_base": 128, "channel_min": 4, "channel_max": 64,
-                  "dropout": 0.0, "pooling": "avg", "input_noise": 0.05,
+                  "dropout": 0.0, "pooling": "avg", "input_noise": 0.05, "latent_norm": True,
                   "input_noise_anneal_steps": max(1, steps // 2), "latent_noise": 0.05, **size.model},
         "loss": {"kl_warmup_steps": max(1, steps // 20), "adv_weight": 0.002},
         "optim": {"lr": 2.0e-3, "d_lr": 5.0e-4, "betas": [0.5, 0.999]},

@@ -100,6 +100,21 @@ def test_encode_in_eval_mode_is_deterministic():
     assert torch.equal(model.encode(x)[0], model.encode(x)[0])
 
 
+@pytest.mark.parametrize("kind", ["gvae", "vae-dense"])
+def test_latent_norm_standardises_the_batch_means_per_dimension(kind):
+    plain, normed = narrow_model(kind), narrow_model(kind, latent_norm=True)
+    assert sum(p.numel() for p in normed.parameters()) == sum(p.numel() for p in plain.parameters())
+    x, seen = images(16, 1, 32), []
+    norm = normed.ae.encoder.mean_norm
+    norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    mu, _ = normed.train().encode(x)
+    raw = seen[0]
+    torch.testing.assert_close(mu, (raw - raw.mean(0)) / torch.sqrt(raw.var(0, unbiased=False) + norm.eps))
+    torch.testing.assert_close(mu.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    normed.eval()  # running statistics: a code no longer depends on the rest of the batch
+    torch.testing.assert_close(normed.encode(x[:1])[0], normed.encode(x)[0][:1])
+
+
 def test_input_noise_changes_the_encoder_input():
     model = narrow_model("gvae", dropout=0.0).eval()
     x = images(2, 1, 32)
