@@ -211,3 +211,10 @@ def test_deepspeed_states_load_as_data_and_planted_code_is_refused(tmp_path):
     assert not marker.exists()
     torch.load(tmp_path / "tampered.pt", weights_only=False)  # the same file, loaded as DeepSpeed would
     assert marker.exists()
+
+
+def test_the_last_step_is_logged_even_off_the_logging_interval(tmp_path, data):
+    recipe = tiny_recipe(tmp_path, data, overrides=["log.every=3", "train.max_steps=4"])
+    train(recipe, tmp_path / "run", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [3, 4]

@@ -302,7 +302,7 @@ class Trainer:
                 if terms is not None:
                     _accumulate(window, terms, 1)
                     window_steps += 1
-                if self.step % r.log.every == 0 and window_steps:
+                if (self.step % r.log.every == 0 or self.step == r.train.max_steps) and window_steps:
                     last = {k: float(v) / window_steps for k, v in window.items()}
                     last["images_per_s"] = self.monitor.images_per_second(self.step)
                     self.monitor.log(self.step, last)
