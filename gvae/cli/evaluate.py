@@ -116,7 +116,7 @@ def train_features(data: str, out: str, epochs: int, limit: int | None, batch_si
     if not out.endswith(".safetensors"):
         raise click.BadParameter("must end in .safetensors", param_hint="--out")
     images, labels = load_images(data, split="train", limit=limit)
-    net = train_classifier(images, labels, epochs=epochs, batch_size=batch_size, seed=seed)
+    net = train_classifier(images, labels, epochs=epochs, batch_size=batch_size, seed=seed, progress=True)
     info = {"data": data, "train_images": len(images), "epochs": epochs, "seed": seed,
             "train_accuracy": accuracy(net, images, labels)}
     try:

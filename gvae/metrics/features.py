@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from tqdm.auto import tqdm
 
 from gvae.errors import GvaeError
 
@@ -69,8 +70,11 @@ class DomainClassifier(nn.Module):
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3, batch_size: int = 128,
-                     lr: float = 2e-3, seed: int = 0) -> DomainClassifier:
-    """Train a :class:`DomainClassifier` on ``images`` [N, C, H, W] in [0, 1] with int ``labels`` [N]."""
+                     lr: float = 2e-3, seed: int = 0, progress: bool = False) -> DomainClassifier:
+    """Train a :class:`DomainClassifier` on ``images`` [N, C, H, W] in [0, 1] with int ``labels`` [N].
+
+    ``progress`` shows a bar over the optimizer steps with the running loss.
+    """
     if len(images) != len(labels) or len(images) < 2:
         raise GvaeError(f"feature training needs at least 2 labelled images, got {len(images)} images and "
                         f"{len(labels)} labels")
@@ -86,15 +90,18 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     generator = torch.Generator().manual_seed(seed)
     net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(net(images[idx].float()), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    with tqdm(total=steps, desc="train features", unit="step", disable=not progress, dynamic_ncols=True) as bar:
+        for epoch in range(epochs):
+            order = torch.randperm(len(images), generator=generator)
+            for start in range(0, len(images), batch_size):
+                idx = order[start:start + batch_size]
+                loss = F.cross_entropy(net(images[idx].float()), labels[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
     return net.eval()
 
 
