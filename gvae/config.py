@@ -120,10 +120,13 @@ class TrainConfig:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     grad_accum: int = 1
     ema_decay: float = 0.999
+    # training images on which the EMA model's BatchNorm statistics are re-estimated before it is saved or
+    # sampled (0: keep the live model's statistics, which describe other weights)
+    ema_bn_images: int = 256
 
     _ranges = {"batch_size": (1, None), "max_steps": (1, None), "checkpoint_every": (1, None),
                "keep_checkpoints": (1, None), "max_bad_steps": (1, None), "grad_accum": (1, None),
-               "ema_decay": (0.0, 1.0)}
+               "ema_decay": (0.0, 1.0), "ema_bn_images": (0, None)}
 
 
 @dataclass

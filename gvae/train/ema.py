@@ -2,13 +2,15 @@
 
 The EMA is a plain copy of the unwrapped model made before ``prepare``; it never enters DDP or DeepSpeed.
 Under ZeRO-3 the live parameters are partitioned (shape (0,) outside a gather), so the update gathers them
-first (GOTCHAS). Buffers (BatchNorm running statistics) are copied, not averaged.
+first (GOTCHAS). Buffers (BatchNorm running statistics) are copied every step, not averaged, and
+:meth:`EMA.recalibrate_batchnorm` re-estimates them for the averaged weights before the average is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -33,3 +35,38 @@ class EMA:
                 avg.lerp_(cur.detach().to(avg.dtype), 1.0 - self.decay)
         for avg, cur in zip(self.model.buffers(), live.buffers(), strict=True):
             avg.copy_(cur)
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, batches: Iterable[torch.Tensor], seed: int = 0) -> bool:
+        """Re-estimate the average's BatchNorm statistics on ``batches`` of training images [B, C, H, W].
+
+        Why: the copied statistics describe the live weights' activations, not the average's. The gap grows
+        with the learning rate, and behind ``model.latent_norm`` (whose input scale the loss leaves free) it
+        put eval-mode codes 1-2 units off the prior's centre. Like ``torch.optim.swa_utils.update_bn``, but
+        the generator also sees prior latents, as its batches do in training. The global RNG is untouched.
+        Returns False when there was nothing to do (no BatchNorm, or no batch).
+        """
+        ae = self.model.ae
+        norms = [m for m in ae.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return False
+        saved = [(m.momentum, copy.deepcopy(m.state_dict())) for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over all batches
+        device = next(ae.parameters()).device
+        seen = 0
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            ae.train()
+            for x in batches:
+                x = x.to(device)
+                prior = torch.randn(len(x), self.model.latent_dim, device=device) if self.model.disc else None
+                ae(x, prior)
+                seen += 1
+            self.model.eval()
+        for m, (momentum, state) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            if not seen:
+                m.load_state_dict(state)
+        return seen > 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from gvae.config import Recipe
-from gvae.data import TrainLoader, load_images, resolve_shards
+from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
 from gvae.errors import GvaeError
 from gvae.models import build_model
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
@@ -111,6 +112,7 @@ class Trainer:
         self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
                                recipe.train.batch_size * recipe.train.grad_accum * self.world)
         self._fixed = None
+        self._calibrated_at = -1
 
     # ---------------------------------------------------------------- start, resume, checkpoint
     def _start_or_resume(self, resume: str) -> Path | None:
@@ -169,6 +171,7 @@ class Trainer:
             if acc.is_main_process:
                 save_weights(self.model, tmp / ckpt.WEIGHTS)
         if acc.is_main_process:
+            self._calibrate_ema()
             save_weights(self.ema.model, tmp / ckpt.EMA_WEIGHTS)
             (tmp / "config.yaml").write_text(self.recipe.to_yaml())
             ckpt.write_json(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
@@ -267,6 +270,17 @@ class Trainer:
         return None
 
     # ---------------------------------------------------------------- samples and the run
+    def _calibrate_ema(self) -> None:
+        """Re-estimate the EMA model's BatchNorm statistics on the first ``train.ema_bn_images`` training
+        images, once per step (see :meth:`EMA.recalibrate_batchnorm`); the same images every time."""
+        n, size = self.recipe.train.ema_bn_images, self.recipe.train.batch_size
+        if n == 0 or self._calibrated_at == self.step:
+            return
+        images = (torch.from_numpy(s["image"]) for s in iter_samples(self.recipe.data.train, "train", limit=n))
+        batches = iter(lambda: list(itertools.islice(images, size)), [])
+        self.ema.recalibrate_batchnorm((torch.stack(batch) for batch in batches), seed=self.recipe.train.seed)
+        self._calibrated_at = self.step
+
     @torch.no_grad()
     def save_samples(self) -> Path | None:
         """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA)."""
@@ -281,6 +295,7 @@ class Trainer:
             real, _ = load_images(source, split=split, limit=min(n, 8))
             self._fixed = (z.to(self.device), real.to(self.device))
         z, real = self._fixed
+        self._calibrate_ema()
         model = self.ema.model
         samples = model.decode(z)
         recon = model.decode(model.encode(real)[0])
