@@ -8,7 +8,7 @@ Compares, at 64 and 256 px:
 Each configuration runs in its own process (accelerate keeps one precision per process), on phantoms packed
 into a temporary directory. Usage:
 
-    python benchmarks/train_step.py [--steps 6] [--resolutions 64 256]
+    python benchmarks/train_step.py [--steps 6] [--resolutions 64 256] [--no-bf16]
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false",
+                        help="skip bf16 (on a CPU without bf16 units it is ~50x slower than fp32)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--resolution", type=int, help=argparse.SUPPRESS)
@@ -87,11 +89,12 @@ def main() -> None:
                             num=8 * args.batch, shard_size=2 * args.batch, val_fraction=0.1))
             loader = run_child(data, resolution, "loader", "no", args.steps, args.batch, tmp)
             memory = run_child(data, resolution, "memory", "no", args.steps, args.batch, tmp)
-            bf16 = run_child(data, resolution, "memory", "bf16", args.steps, args.batch, tmp)
+            bf16 = run_child(data, resolution, "memory", "bf16", args.steps, args.batch, tmp) if args.bf16 else None
             print(f"{resolution:>5} {loader:>13.1f} {memory:>13.1f} {loader / memory:>14.2f} "
-                  f"{bf16:>11.1f} {bf16 / memory:>10.2f}", flush=True)
+                  + (f"{bf16:>11.1f} {bf16 / memory:>10.2f}" if bf16 else f"{'-':>11} {'-':>10}"), flush=True)
             print(f"ratio: train step {resolution} px, loader / in-memory = {loader / memory:.2f}")
-            print(f"ratio: train step {resolution} px, bf16 / fp32 = {bf16 / memory:.2f}")
+            if bf16:
+                print(f"ratio: train step {resolution} px, bf16 / fp32 = {bf16 / memory:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ set -euo pipefail
 STEPS=${STEPS:-120}
 SEEDS=${SEEDS:-0}
 KINDS=${KINDS:-"gvae vae vae-dense vaegan"}
+LATENTS=${LATENTS:-"100 1000"}                     # GVAE latent sizes of the paper's latent comparison
 SUITE=${SUITE:-eval/suites/fmnist-small.yaml}
 OUT=${OUT:-docs/results/fmnist}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
@@ -24,6 +25,11 @@ for seed in $SEEDS; do
     gvae train "recipes/fmnist-32-$kind.yaml" train.seed="$seed" train.max_steps="$STEPS" \
       loss.kl_warmup_steps=$((STEPS / 10)) model.input_noise_anneal_steps=$((STEPS / 2)) \
       train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "runs/fmnist-32-$kind-s$seed"
+  done
+  for latent in $LATENTS; do
+    gvae train recipes/fmnist-32-gvae.yaml model.latent_dim="$latent" train.seed="$seed" train.max_steps="$STEPS" \
+      loss.kl_warmup_steps=$((STEPS / 10)) model.input_noise_anneal_steps=$((STEPS / 2)) \
+      train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "runs/fmnist-32-gvae-z$latent-s$seed"
   done
 done
 gvae leaderboard "$SUITE" --out "$OUT"
