@@ -61,7 +61,7 @@ class EMA:
             ae.train()
             for x in batches:
                 x = x.to(device)
-                prior = torch.randn(len(x), self.model.latent_dim, device=device) if self.model.disc else None
+                prior = torch.randn(len(x), self.model.latent_dim, device=device) if self.model.disc is not None else None
                 ae(x, prior)
                 seen += 1
             self.model.eval()
