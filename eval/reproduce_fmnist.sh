@@ -3,14 +3,15 @@
 # same budget (the same number of images seen), evaluate them under one protocol.
 #
 #   bash eval/reproduce_fmnist.sh                       # the CPU-sized budget of docs/RESULTS.md
-#   STEPS=20000 SEEDS="0 1" SUITE=eval/suites/fmnist.yaml bash eval/reproduce_fmnist.sh   # the full protocol
+#   STEPS=20000 SEEDS="0 1" LATENTS="100 1000" SUITE=eval/suites/fmnist.yaml bash eval/reproduce_fmnist.sh
+#                                                       # the full protocol
 #
 # Needs `apt-get install dataset-fashion-mnist` (or FMNIST=dir with the four IDX files).
 set -euo pipefail
-STEPS=${STEPS:-120}
+STEPS=${STEPS:-300}
 SEEDS=${SEEDS:-0}
 KINDS=${KINDS:-"gvae vae vae-dense vaegan"}
-LATENTS=${LATENTS:-"100 1000"}                     # GVAE latent sizes of the paper's latent comparison
+LATENTS=${LATENTS:-}                               # GVAE latent sizes to train for the paper's latent comparison
 SUITE=${SUITE:-eval/suites/fmnist-small.yaml}
 OUT=${OUT:-docs/results/fmnist}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
