@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 
 import pytest
 import torch
@@ -10,6 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import gvae.evaluate as ev
+from tests.launching import free_port
 from tests.test_eval import TinyModel
 
 RUN = {"metrics": ["mmd", "msssim", "recon", "elbo", "iwae"], "num_samples": 150, "iwae_k": 3, "seed": 4,
@@ -33,9 +33,7 @@ def _worker(rank: int, world: int, port: int, out: str, real: torch.Tensor) -> N
 @pytest.mark.slow
 def test_two_processes_give_the_results_of_one(tmp_path):
     real = TinyModel().sample(130, generator=torch.Generator().manual_seed(9))  # 3 blocks: ranks get 2 and 1
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     out = tmp_path / "rank0.json"
     mp.spawn(_worker, args=(2, port, str(out), real), nprocs=2, join=True)
     single = json.loads(json.dumps(ev.evaluate(TinyModel().eval(), real, None, **RUN)))

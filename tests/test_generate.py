@@ -27,6 +27,7 @@ from gvae.generation import GenerateConfig, generate
 from gvae.metrics import nearest_distances
 from gvae.models import GenerativeModel
 from gvae.train.loop import train
+from tests.launching import accelerate_launch
 from tests.train_helpers import phantom_data, tiny_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,8 +131,7 @@ def test_sample_i_depends_on_the_seed(reference, run, tmp_path):
 @pytest.mark.slow
 def test_two_processes_write_the_same_set_as_one(reference, run, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "launch/cpu-ddp.yaml"),
-           "-m", "gvae", "-v", "generate", str(run), "--num", "70", "--shard-size", "30", "--out", str(out),
+    cmd = [*accelerate_launch(REPO / "launch/cpu-ddp.yaml"), "-m", "gvae", "-v", "generate", str(run), "--num", "70", "--shard-size", "30", "--out", str(out),
            "--no-progress"]
     done = subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

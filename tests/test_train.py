@@ -18,6 +18,7 @@ from gvae.cli import cli
 from gvae.errors import GvaeError
 from gvae.train import checkpoint as ckpt
 from gvae.train.loop import Trainer, train
+from tests.launching import accelerate_launch
 from tests.train_helpers import phantom_data, tiny_recipe, tiny_recipe_file
 
 
@@ -142,8 +143,8 @@ def launch(config: str, tmp_path, data, steps=3, run="run"):
     recipe = tiny_recipe_file(tmp_path, data)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     prefix = tmp_path / f"{run}-{steps}"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"launch/{config}.yaml",
-           "tests/dist_worker.py", str(recipe), str(tmp_path / run), str(prefix), f"train.max_steps={steps}"]
+    cmd = [*accelerate_launch(f"launch/{config}.yaml"), "tests/dist_worker.py", str(recipe), str(tmp_path / run),
+           str(prefix), f"train.max_steps={steps}"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return [[load_file(f"{prefix}-{when}-{rank}.safetensors") for rank in (0, 1)] for when in ("initial", "final")]
