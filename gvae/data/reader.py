@@ -71,6 +71,11 @@ def pixel_scale(pixels: np.ndarray) -> float:
     return 65535.0 if pixels.dtype == np.uint16 else 255.0
 
 
+def unit_chw(pixels: np.ndarray) -> np.ndarray:
+    """Decoded ``pixels`` [H, W, C] (8- or 16-bit) as float32 [C, H, W] in [0, 1]."""
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / pixel_scale(pixels)
+
+
 def iter_samples(spec: str, split: str = "val", limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Every readable sample of ``spec`` in shard order, no shuffling, no resampling (for eval, generation).
 
@@ -89,7 +94,7 @@ def iter_samples(spec: str, split: str = "val", limit: int | None = None) -> Ite
             except Exception as err:  # corrupt bytes raise decoder-specific errors
                 counter.note(f"{raw.get('__url__')} {raw.get('__key__')}: {type(err).__name__}: {err}")
                 continue
-            sample["image"] = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / pixel_scale(pixels)
+            sample["image"] = unit_chw(pixels)
             produced += 1
             yield sample
 

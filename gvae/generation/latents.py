@@ -8,7 +8,8 @@ are drawn with it, on the batch size or on the process count. Two sources turn t
 * :class:`PosteriorLatents` (``--from-data``): sample i is variation k = i % K of real image s = i // K, and
   z = mu_s + temperature * sigma_s * eps, a sample of q(z|x_s). The encoder runs on fixed blocks of source
   images [b * BLOCK, (b + 1) * BLOCK) (the same composition every time; see :mod:`gvae.generation.producer`
-  for why that matters; the last block is padded, see :func:`forward_padded`), and the images are read shard by shard from :class:`SourceImages`.
+  for why that matters; the last block is padded, see :func:`forward_padded`), and the images are read shard
+  by shard from :class:`SourceImages`.
 
 Streams keep unrelated uses of the same seed apart: ``SAMPLES`` for the set itself, ``CALIBRATION`` for the
 images that set the realism threshold.
@@ -17,14 +18,12 @@ images that set the realism threshold.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gvae.data import read_dataset_info, resolve_shards
-from gvae.data.reader import BadSampleCounter, decode_image, decode_label, pixel_scale, read_raw
+from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw, unit_chw
 from gvae.data.spec import is_url, shard_counts, shard_name
 from gvae.errors import GvaeError
 from gvae.train.checkpoint import sha256_of
@@ -132,12 +131,11 @@ class SourceImages:
         return self._cached[1]
 
     def _decode(self, raw: dict[str, Any], shard: str) -> dict[str, Any]:
-        pixels = decode_image(raw)
-        image = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / pixel_scale(pixels)
+        image = unit_chw(decode_image(raw))
         if image.shape != self.shape:
             raise GvaeError(f"{shard}: images of shape {list(image.shape)}, but the model makes "
                             f"{list(self.shape)}; repack the data at the model's resolution")
-        return {"key": raw["__key__"], "image": image, "label": decode_label(raw), "shard": Path(shard).name}
+        return {"key": raw["__key__"], "image": image, "label": decode_label(raw), "shard": shard_name(shard)}
 
     def read(self, start: int, stop: int) -> list[dict[str, Any]]:
         """Samples [start, stop): ``{"key", "image": float32 [C, H, W] in [0, 1], "label" (-1: none), "shard"}``."""
