@@ -101,7 +101,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3
                 optimizer.step()
                 schedule.step()
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
+                if progress:  # loss.item() waits for the device
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
     return net.eval()
 
 

@@ -13,7 +13,6 @@ wrong.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -89,12 +88,11 @@ def _samples_section(run_dir: Path) -> Section:
     grids = sorted((run_dir / "samples").glob("step-*.png"))
     if not grids:
         return Section("Samples", note("No sample grid yet (samples/step-XXXXXXXX.png)."))
-    latest = Image.open(grids[-1])
-    buffer = io.BytesIO()
-    latest.resize((latest.width * 2, latest.height * 2), Image.NEAREST).save(buffer, format="PNG", optimize=True)
+    with Image.open(grids[-1]) as latest:
+        png = figures.picture_png(latest, scale=2)
     caption = (f"{grids[-1].name} (EMA weights), written during training: prior samples z ~ N(0, I) from fixed "
                "latents, then the last two rows: fixed held-out images and their reconstructions.")
-    return Section("Samples", figure(buffer.getvalue(), caption, "sample grid"))
+    return Section("Samples", figure(png, caption, "sample grid"))
 
 
 def _results_section(path: Path | None) -> Section:

@@ -42,7 +42,11 @@ def image_png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
 
     grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2, pad_value=1.0)
     array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    picture = Image.fromarray(array[..., 0] if images.shape[1] == 1 else array)
+    return picture_png(Image.fromarray(array[..., 0] if images.shape[1] == 1 else array), scale)
+
+
+def picture_png(picture: Image.Image, scale: int = 1) -> bytes:
+    """``picture`` enlarged ``scale`` times with nearest-neighbour (pixels stay sharp), as PNG bytes."""
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     buffer = io.BytesIO()

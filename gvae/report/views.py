@@ -32,7 +32,7 @@ def encode_means(model, images: torch.Tensor, batch_size: int = 256) -> torch.Te
 
 @torch.no_grad()
 def reconstructions(model, images: torch.Tensor) -> torch.Tensor:
-    """Originals and their reconstructions interleaved by row pairs: [2N, C, H, W] for a grid of N columns."""
+    """The N originals, then their N reconstructions: [2N, C, H, W], two rows in a grid of N columns."""
     device = next(model.parameters()).device
     recon = model.decode(model.encode(images.to(device))[0]).cpu()
     return torch.cat([images, recon])

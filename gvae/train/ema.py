@@ -59,10 +59,10 @@ class EMA:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             ae.train()
+            with_prior = self.model.disc is not None  # prior samples only feed the adversarial term
             for x in batches:
                 x = x.to(device)
-                prior = torch.randn(len(x), self.model.latent_dim, device=device) if self.model.disc is not None else None
-                ae(x, prior)
+                ae(x, torch.randn(len(x), self.model.latent_dim, device=device) if with_prior else None)
                 seen += 1
             self.model.eval()
         for m, (momentum, state) in zip(norms, saved, strict=True):
