@@ -203,3 +203,9 @@ def test_shard_names_are_found_in_paths_urls_and_pipe_commands():
     assert shard_name("/d/train-000001.tar") == "train-000001.tar"
     assert shard_name("https://h/d/val-000002.tar.gz?token=x") == "val-000002.tar.gz"
     assert shard_name("pipe:aws s3 cp s3://b/d/train-000003.tar -") == "train-000003.tar"
+
+
+def test_shards_that_cannot_be_read_fail_naming_the_spec():
+    spec = "pipe:cat /nonexistent/train-{000000..000001}.tar"
+    with pytest.raises(GvaeError, match="no samples in its 2 shard"):
+        TrainLoader(spec, batch_size=4, resolution=8, channels=1, workers=0)

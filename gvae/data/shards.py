@@ -189,10 +189,13 @@ class TrainLoader:
         self.shards = resolve_shards(spec, split)
         info = read_dataset_info(spec)
         self.counts = shard_counts(self.shards, info)
+        if sum(self.counts) == 0:
+            raise GvaeError(f"{spec}: no samples in its {len(self.shards)} shard(s); check that they exist and "
+                            f"can be read (a missing file, URL or failing pipe: command is warned about above)")
         self.scale = self._check_format(info)
         self.epoch_samples = epoch_samples or sum(self.counts)
         self.batches_per_epoch = self.epoch_samples // (world_size * batch_size)
-        if sum(self.counts) == 0 or self.batches_per_epoch == 0:
+        if self.batches_per_epoch == 0:
             raise GvaeError(f"{spec}: an epoch of {self.epoch_samples} samples ({sum(self.counts)} in the shards) "
                             f"is less than one batch per rank ({world_size} x {batch_size}); use more data, a "
                             f"smaller batch, or set data.epoch_samples")
