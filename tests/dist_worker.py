@@ -2,12 +2,15 @@
 
 Usage: dist_worker.py RECIPE RUN_DIR OUT_PREFIX [KEY=VALUE ...]
 Writes OUT_PREFIX-initial-RANK.safetensors and OUT_PREFIX-final-RANK.safetensors (gathered under ZeRO-3).
+With GVAE_TEST_POISON=STEP,MICRO set, rank 0's generator loss is NaN on micro-batch MICRO of step STEP.
 """
 
+import os
 import sys
 
 from safetensors.torch import save_file
 
+import gvae.train.loop as loop
 from gvae.config import load_recipe
 from gvae.train.loop import Trainer
 
@@ -17,10 +20,26 @@ def dump(trainer: Trainer, path: str) -> None:
         save_file({k: v.detach().clone().contiguous() for k, v in trainer.model.named_parameters()}, path)
 
 
+def poison(trainer: Trainer, step: int, micro: int) -> None:
+    """Make rank 0's generator loss NaN on one micro-batch; the other ranks stay finite."""
+    real, steps_seen = loop.generator_loss, []
+
+    def poisoned(*args):
+        loss, parts = real(*args)
+        steps_seen.append(trainer.step)
+        if trainer.rank == 0 and trainer.step == step and steps_seen.count(step) == micro + 1:
+            loss = loss * float("nan")
+        return loss, parts
+
+    loop.generator_loss = poisoned
+
+
 def main() -> None:
     recipe_path, run_dir, prefix, *overrides = sys.argv[1:]
     trainer = Trainer(load_recipe(recipe_path, overrides), run_dir, progress=False)
     rank = trainer.rank
+    if "GVAE_TEST_POISON" in os.environ:
+        poison(trainer, *map(int, os.environ["GVAE_TEST_POISON"].split(",")))
     dump(trainer, f"{prefix}-initial-{rank}.safetensors")
     trainer.fit()
     dump(trainer, f"{prefix}-final-{rank}.safetensors")

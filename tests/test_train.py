@@ -138,13 +138,13 @@ def test_resume_none_refuses_a_run_with_checkpoints(tmp_path, data):
         train(tiny_recipe(tmp_path, data), tmp_path / "run", resume="none", progress=False)
 
 
-def launch(config: str, tmp_path, data, steps=3, run="run"):
+def launch(config: str, tmp_path, data, steps=3, run="run", overrides=(), env=()):
     """Train the tiny recipe on two processes; returns [[initial rank 0, rank 1], [final rank 0, rank 1]]."""
     recipe = tiny_recipe_file(tmp_path, data)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd(), **dict(env))
     prefix = tmp_path / f"{run}-{steps}"
     cmd = [*accelerate_launch(f"launch/{config}.yaml"), "tests/dist_worker.py", str(recipe), str(tmp_path / run),
-           str(prefix), f"train.max_steps={steps}"]
+           str(prefix), f"train.max_steps={steps}", *overrides]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return [[load_file(f"{prefix}-{when}-{rank}.safetensors") for rank in (0, 1)] for when in ("initial", "final")]
@@ -171,6 +171,32 @@ def test_resume_under_two_processes_matches_an_uninterrupted_run(tmp_path, data,
     _, (resumed, _) = launch(config, tmp_path, data, steps=2, run="resumed")
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], msg=name)
+
+
+@pytest.mark.slow
+def test_deepspeed_updates_as_ddp_does_with_accumulation_and_a_poisoned_micro_batch(tmp_path, data):
+    """grad_accum=2; rank 0's loss is NaN on step 1's second micro-batch, after the first one's backward.
+
+    DDP is the reference: it makes one update per step, clips only when asked, and its skipped step drops
+    the accumulated gradients with ``zero_grad``. ZeRO-2 and ZeRO-3 must end at the same weights. SGD, not
+    Adam: its update is linear in the gradient, so a leaked micro-batch or a clipped norm shows, while
+    rounding does not flip it (Adam's first updates are near sign(g), which rounding flips where g ~ 0).
+    """
+    pytest.importorskip("deepspeed")
+    overrides = ["train.grad_accum=2", "optim.name=sgd", "optim.lr=1e-7", "optim.d_lr=1e-3"]
+    runs = {config: launch(config, tmp_path, data, steps=3, run=config, overrides=overrides,
+                           env={"GVAE_TEST_POISON": "1,1"})
+            for config in ("cpu-ddp", "cpu-zero2", "cpu-zero3")}
+    (start, _), (reference, _) = runs["cpu-ddp"]
+    assert any(not torch.equal(start[k], reference[k]) for k in start)
+    for config in ("cpu-zero2", "cpu-zero3"):
+        _, (final0, final1) = runs[config]
+        for name in reference:
+            torch.testing.assert_close(final0[name], final1[name], rtol=0, atol=0, msg=f"{config}: {name}")
+            torch.testing.assert_close(final0[name], reference[name], rtol=1e-5, atol=1e-6,
+                                       msg=f"{config} vs DDP: {name}")
+        log = [json.loads(line) for line in (tmp_path / config / "metrics.jsonl").read_text().splitlines()]
+        assert [line["step"] for line in log] == [1, 3]  # step 2, the skipped update, logs nothing
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

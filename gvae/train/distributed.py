@@ -90,10 +90,10 @@ def _deepspeed_config(recipe: Recipe, stage: int) -> dict:
         "zero_optimization": {"stage": stage},
         "bf16": {"enabled": precision == "bf16"},
         "fp16": {"enabled": precision == "fp16", "initial_scale_power": 16},
+        # Always set: left out, accelerate fills in 1.0, clipping a recipe that asked for none (0).
+        "gradient_clipping": recipe.optim.grad_clip,
         "steps_per_print": 10**9,
     }
-    if recipe.optim.grad_clip > 0:
-        config["gradient_clipping"] = recipe.optim.grad_clip
     offload = os.environ.get("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "none")
     if offload != "none":
         config["zero_optimization"]["offload_optimizer"] = {"device": offload}
@@ -120,7 +120,8 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
                    for name in (("g", "d") if two_players else ("g",))}
         g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision,
                         gradient_accumulation_steps=recipe.train.grad_accum)
-        d = Accelerator(mixed_precision=precision) if two_players else None
+        d = (Accelerator(mixed_precision=precision, gradient_accumulation_steps=recipe.train.grad_accum)
+             if two_players else None)
         return Accelerators(g=g, d=d, deepspeed_stage=stage)
 
     # broadcast_buffers=False: a BatchNorm discriminator under DDP otherwise fails on PyTorch >= 2.6 when the

@@ -13,8 +13,9 @@ A step, per optimizer update:
    cat(real, recon, fake) per micro-batch; clip, step.
 3. EMA update; log, sample grid and checkpoint on their schedules.
 
-A non-finite loss on any rank skips the step on every rank (ranks agree first, so DDP never waits for a
-rank that skipped); ``train.max_bad_steps`` in a row stop the run with the last checkpoint intact.
+A non-finite loss on any rank skips the step on every rank, with no gradient of its micro-batches left
+behind (see ``Trainer._backward``); ``train.max_bad_steps`` in a row stop the run with the last checkpoint
+intact.
 """
 
 from __future__ import annotations
@@ -192,15 +193,42 @@ class Trainer:
         return deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=None)
 
     # ---------------------------------------------------------------- the step
-    def _no_sync(self, accelerator, module, last: bool):
-        """Skip DDP's gradient all-reduce on all but the last micro-batch (DeepSpeed accumulates itself)."""
-        if last or not is_ddp(accelerator):
-            return contextlib.nullcontext()
-        return accelerator.no_sync(module)
+    @contextlib.contextmanager
+    def _micro_batch(self, accelerator, module, last: bool):
+        """Accumulate gradients over the step's micro-batches; only the last one synchronises.
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
+        Under DDP that skips the all-reduce of the others (``no_sync``). Under DeepSpeed, accelerate makes a
+        backward the engine's accumulation boundary, which steps its optimizer, whenever ``sync_gradients``
+        is set, and nothing else clears it: left alone, every micro-batch would be an optimizer step.
+        ``sync_gradients`` is set back on exit because accelerate's optimizer wrappers ignore ``step`` and
+        ``zero_grad`` while it is off.
+        """
+        accelerator.sync_gradients = last
+        try:
+            if last or not is_ddp(accelerator):
+                yield
+            else:
+                with accelerator.no_sync(module):
+                    yield
+        finally:
+            accelerator.sync_gradients = True
+
+    def _backward(self, accelerator, loss: torch.Tensor, index: int) -> bool:
+        """Backward micro-batch ``index``'s loss; False, leaving no gradient behind, if it is non-finite on any rank.
+
+        The ranks agree first, so DDP never waits for a rank that skipped. Under DeepSpeed the gradients of the
+        step's earlier micro-batches sit inside the engine, out of ``zero_grad``'s reach: a NaN backward made
+        the accumulation boundary trips the engine's overflow check, which discards them and skips its update
+        (with fp16 it also halves the loss scale, as for any overflow).
+        """
         bad = torch.tensor([0.0 if torch.isfinite(loss).all() else 1.0], device=self.device)
-        return self.accs.main.reduce(bad, "sum").item() == 0
+        if self.accs.main.reduce(bad, "sum").item() == 0:
+            accelerator.backward(loss)
+            return True
+        if self.accs.deepspeed_stage is not None and index > 0:
+            accelerator.sync_gradients = True
+            accelerator.backward(loss * float("nan"))
+        return False
 
     def _set_lr(self) -> float:
         factor = learning_rate_factor(self.recipe, self.step)
@@ -224,12 +252,12 @@ class Trainer:
             x = x.to(self.device, non_blocking=True)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
                        if self.disc is not None else None)  # prior samples only feed the adversarial term
-            with self._no_sync(self.accs.g, self.ae, i == len(micro) - 1):
+            with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"])
                 loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
-                if not self._all_finite(loss):
-                    return self._skip()
-                self.accs.g.backward(loss)
+                finite = self._backward(self.accs.g, loss, i)
+            if not finite:
+                return self._skip()
             outs.append((x, _detached(out)))
             _accumulate(terms, parts, len(micro))
         terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
@@ -239,11 +267,11 @@ class Trainer:
         if self.disc is not None:
             self.model.disc.requires_grad_(True)
             for i, (x, out) in enumerate(outs):
-                with self._no_sync(self.accs.d, self.disc, i == len(outs) - 1):
+                with self._micro_batch(self.accs.d, self.disc, i == len(outs) - 1):
                     loss, parts = discriminator_loss(self.disc, x, out, r.loss)
-                    if not self._all_finite(loss):
-                        return self._skip()
-                    self.accs.d.backward(loss)
+                    finite = self._backward(self.accs.d, loss, i)
+                if not finite:
+                    return self._skip()
                 _accumulate(terms, parts, len(outs))
             terms["grad_norm_d"] = _norm(self.accs.d.clip_grad_norm_(self.model.disc.parameters(), _clip(r)))
             self.opt_d.step()
