@@ -9,9 +9,9 @@
 # Needs `apt-get install dataset-fashion-mnist` (or FMNIST=dir with the four IDX files).
 set -euo pipefail
 STEPS=${STEPS:-300}
-SEEDS=${SEEDS:-0}
+SEEDS=${SEEDS-"0 1"}
 KINDS=${KINDS:-"gvae vae vae-dense vaegan"}
-LATENTS=${LATENTS:-}                               # GVAE latent sizes to train for the paper's latent comparison
+LATENTS=${LATENTS-"100 1000"}                     # GVAE latent sizes for the paper's latent comparison
 SUITE=${SUITE:-eval/suites/fmnist-small.yaml}
 OUT=${OUT:-docs/results/fmnist}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
