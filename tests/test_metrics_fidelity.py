@@ -55,6 +55,14 @@ def test_fid_and_kid_of_a_set_with_itself_are_zero(features):
     assert result["precision"] == result["recall"] == 1.0
 
 
+def test_kid_spread_reflects_the_sample_even_when_the_set_is_smaller_than_a_subset(features):
+    real, _ = stripes(100, seed=3)
+    generated = stripes(100, seed=4, shift=0.1)[0]
+    result = fidelity_metrics(generated, real, metrics=("kid",), features=features, kid_subsets=20)
+    # 50-row subsets of 100 rows: they differ, so KID varies between them by a fraction of its size
+    assert 0.01 * abs(result["kid"]) < result["kid_std"] < abs(result["kid"])
+
+
 def test_fid_and_kid_grow_with_a_brightness_shift(features):
     real, _ = stripes(100, seed=3)
     results = [fidelity_metrics(stripes(100, seed=4, shift=s)[0], real, metrics=("fid", "kid"), features=features,

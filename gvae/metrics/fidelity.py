@@ -74,7 +74,16 @@ def resolve_features(weights_path: str | Path | None) -> Features:
 
 def min_samples(metric: str) -> int:
     """Fewest generated (and real) images a torch-fidelity metric can be estimated from."""
-    return {"isc": ISC_SPLITS, "prc": PRC_NEIGHBORHOOD + 1}.get(metric, 2)
+    return {"isc": ISC_SPLITS, "prc": PRC_NEIGHBORHOOD + 1, "kid": 4}.get(metric, 2)
+
+
+def kid_subset_size(num_generated: int, num_real: int) -> int:
+    """Rows per KID subset: the usual 1000, but at most half of either set.
+
+    Subsets as large as the set are all the set itself, so their spread (kid_std) would be 0 whatever the
+    sample; drawn from half of it they differ, and kid_std shows how much KID moves with the sample.
+    """
+    return min(KID_SUBSET_SIZE, num_generated // 2, num_real // 2)
 
 
 def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELITY_METRICS,
@@ -82,7 +91,7 @@ def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELI
                      batch_size: int = 64, device: str | torch.device = "cpu") -> dict[str, float]:
     """Compute ``metrics`` (a subset of fid, kid, isc, prc) between ``generated`` and ``real`` [N, C, H, W].
 
-    Returns a flat mapping: fid; kid, kid_std (over ``kid_subsets`` subsets of min(1000, N, M) rows); isc, isc_std (over 10
+    Returns a flat mapping: fid; kid, kid_std (over ``kid_subsets`` subsets, see ``kid_subset_size``); isc, isc_std (over 10
     splits of the generated set); precision, recall. The real set is only read for fid, kid and prc.
     """
     unknown = set(metrics) - set(FIDELITY_METRICS)
@@ -99,7 +108,7 @@ def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELI
         cuda=torch.device(device).type == "cuda", batch_size=batch_size,
         feature_extractor=features.extractor, feature_extractor_weights_path=features.weights_path,
         isc="isc" in metrics, fid="fid" in metrics, kid="kid" in metrics, prc="prc" in metrics,
-        isc_splits=ISC_SPLITS, kid_subsets=kid_subsets, kid_subset_size=min(KID_SUBSET_SIZE, len(generated), len(real)),
+        isc_splits=ISC_SPLITS, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size(len(generated), len(real)),
         prc_neighborhood=PRC_NEIGHBORHOOD, rng_seed=seed, cache=False, save_cpu_ram=True, verbose=False)
     names = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid",
              "kernel_inception_distance_std": "kid_std", "inception_score_mean": "isc",
