@@ -108,8 +108,9 @@ def _recon(inp: EvalInputs) -> dict[str, dict]:
 
 def _elbo(inp: EvalInputs) -> dict[str, dict]:
     p = inp.per_image
-    return {"elbo": _mean_entry(p["elbo"], "nats", "higher", log_px_z=p["elbo_log_px_z"].double().mean().item(),
-                                kl=p["elbo_kl"].double().mean().item()),
+    return {"elbo": _mean_entry(p["elbo"], "nats", "higher", log_px_z=p["elbo_log_px_z"].double().mean().item()),
+            # lower is better as the source paper reads it (a KL of 0 can also mean an unused latent)
+            "kl": _mean_entry(p["elbo_kl"], "nats", "lower"),
             "elbo_bpd": _mean_entry(M.bits_per_dim(p["elbo"].double(), inp.dims), "bits/dim", "lower")}
 
 

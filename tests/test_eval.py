@@ -68,7 +68,7 @@ def results(model, real, features):
 
 
 def test_every_metric_reports_value_std_and_n(results):
-    expected = {"mmd2", "msssim_diversity", "recon_mse", "recon_psnr", "recon_ssim", "elbo", "elbo_bpd", "iwae",
+    expected = {"mmd2", "msssim_diversity", "recon_mse", "recon_psnr", "recon_ssim", "elbo", "elbo_bpd", "kl", "iwae",
                 "iwae_bpd", "denoise_psnr_0.2", "denoise_ssim_0.2", "denoise_psnr_0.5", "denoise_ssim_0.5",
                 "memorization", "fid", "kid", "isc", "precision", "recall"}
     assert set(results) == expected
@@ -77,6 +77,12 @@ def test_every_metric_reports_value_std_and_n(results):
         assert entry["std"] is None or entry["std"] >= 0, name
         assert entry["n"] > 0 and entry["better"] in ("higher", "lower"), name
     json.dumps(results)  # results.json must serialise
+
+
+def test_elbo_is_the_likelihood_term_less_the_kl_row(results):
+    elbo, kl = results["elbo"], results["kl"]
+    assert kl["value"] > 0
+    assert elbo["value"] == pytest.approx(elbo["log_px_z"] - kl["value"], rel=1e-6)  # float32 per image
 
 
 def test_values_agree_with_what_the_model_is(results):

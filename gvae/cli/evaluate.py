@@ -63,7 +63,8 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
       mmd            unbiased pixel-space MMD^2 of samples vs held-out images [mmd2]
       msssim         MS-SSIM between random sample pairs, lower = more diverse [msssim_diversity]
       recon          reconstruction of held-out images [recon_mse, recon_psnr, recon_ssim]
-      elbo, iwae     held-out log-likelihood bounds in nats and bits/dim [elbo, elbo_bpd, iwae, iwae_bpd]
+      elbo, iwae     held-out log-likelihood bounds in nats and bits/dim, and the ELBO's KL term
+                     [elbo, elbo_bpd, kl, iwae, iwae_bpd]
       denoise        reconstruction of noisy held-out images, sigma 0.2 and 0.5 [denoise_psnr_0.2, ...]
       memorization   fraction of samples unusually close to a training image [memorization]
       fid, kid, isc, prc  torch-fidelity with local feature weights [fid, kid, isc, precision, recall]
