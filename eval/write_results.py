@@ -100,7 +100,7 @@ def main() -> None:
              f"Every model: {steps} steps of {batch} images ({steps * batch:,} images seen); each cell averages "
              f"{table['mmd2']['GVAE']['count']} result(s) (training runs x evaluation seeds).", "",
              "Training time per run where these were trained (from the images/s each run logged): " + ", ".join(
-                 f"{Path(run).name} {minutes:.0f} min" for run in args.runs
+                 f"{Path(run).name} {minutes:.1f} min" for run in args.runs
                  if (minutes := training_minutes(Path(run), batch)) is not None) + ".", "",
              *(["**Less than one epoch of the 60,000 training images: the models are barely trained (see the "
                 "sample grids), so the verdicts below exercise the pipeline and say nothing for or against the "
