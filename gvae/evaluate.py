@@ -14,10 +14,8 @@ for any number of processes. Rank 0 holds all generated images in memory (N x C 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import gvae
 from gvae import metrics as M
 from gvae.data import load_images
 from gvae.errors import GvaeError
+from gvae.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -387,9 +386,5 @@ def format_table(results: dict) -> str:
 
 
 def write_results(results: dict, path) -> None:
-    """Write results.json atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write results.json atomically, as strict JSON; a path that is not a regular file is refused."""
+    write_json_atomic(path, results)

@@ -58,3 +58,21 @@ def test_inspect_reports_a_corrupt_sample_and_exits_1(tmp_path):
     result = run("data", "inspect", str(tmp_path / "s.tar"))
     assert result.exit_code == 1
     assert "bad: " in result.output and result.output.strip().splitlines()[-1].startswith("Error: 1 unreadable")
+
+
+def test_a_failing_pack_into_a_packed_directory_keeps_the_dataset(tmp_path):
+    """The reported loss: a pack with a truncated input, aimed at an existing dataset, must leave it whole."""
+    out = tmp_path / "V"
+    assert run("data", "pack", "-", "--kind", "phantom", "--num", "20", "--resolution", "32",
+               "--out", str(out)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    for args in ([], ["--overwrite"]):
+        result = run("data", "pack", str(src), "--kind", "imagefolder", "--resolution", "32", "--out", str(out),
+                     *args)
+        last = result.output.strip().splitlines()[-1]  # after the progress bar, when the pack got that far
+        assert result.exit_code == 1 and last.startswith("Error: ")
+        assert ("already holds a packed dataset" if not args else "unreadable") in last
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -77,9 +77,9 @@ def test_an_interrupted_pack_resumes_from_its_last_complete_shard(tmp_path, monk
     assert not list(out.glob(".*"))
 
 
-def test_packing_again_with_other_options_starts_over(tmp_path):
+def test_packing_again_with_other_options_and_overwrite_replaces_the_pack(tmp_path):
     _phantoms(tmp_path / "out", num=45)
-    info = _phantoms(tmp_path / "out", num=12, val_fraction=0.0)
+    info = _phantoms(tmp_path / "out", num=12, val_fraction=0.0, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "train-000000.tar",
                                                                      "train-000001.tar"]
     assert info["splits"]["train"]["count"] == 12
@@ -118,3 +118,42 @@ def test_16_bit_is_refused_for_photos(tmp_path):
     with pytest.raises(GvaeError, match="--bits 16"):
         pack(PackConfig(src=str(_folder(tmp_path, 1, 0)), kind="imagefolder", out=str(tmp_path / "o"),
                         resolution=16, bits=16))
+
+
+def _contents(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_a_finished_pack_is_refused_without_overwrite_and_left_as_it_was(tmp_path):
+    _phantoms(tmp_path / "out")
+    before = _contents(tmp_path / "out")
+    with pytest.raises(GvaeError, match="already holds a packed dataset.*--overwrite"):
+        _phantoms(tmp_path / "out", num=12)
+    assert _contents(tmp_path / "out") == before
+
+
+def test_a_failed_overwrite_leaves_the_old_pack_intact(tmp_path):
+    _phantoms(tmp_path / "out")
+    before = _contents(tmp_path / "out")
+    with pytest.raises(GvaeError, match="unreadable"):
+        pack(PackConfig(src=str(_folder(tmp_path, 20, 5)), kind="imagefolder", out=str(tmp_path / "out"),
+                        resolution=16, overwrite=True))
+    assert _contents(tmp_path / "out") == before
+    assert [s["sha256"] for s in json.loads(before["dataset.json"])["splits"]["train"]["shards"]]
+
+
+def test_a_directory_with_other_files_is_refused_untouched(tmp_path):
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    for name in ("train-000000.tar", "dataset.json", "manifest.json"):
+        (generated / name).write_text(name)
+    with pytest.raises(GvaeError, match="did not write.*manifest.json"):
+        _phantoms(generated, overwrite=True)
+    assert _contents(generated) == {name: name.encode() for name in ("dataset.json", "manifest.json",
+                                                                     "train-000000.tar")}
+
+
+def test_the_same_pack_again_does_nothing(tmp_path, monkeypatch):
+    first = _phantoms(tmp_path / "out")
+    monkeypatch.setattr(phantom, "load", lambda item, opts: pytest.fail("decoded again"))
+    assert _phantoms(tmp_path / "out") == first

@@ -72,14 +72,19 @@ def data() -> None:
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Decoding processes.")
 @click.option("--max-bad-fraction", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Fail when more than this share of the inputs is unreadable.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a packed dataset already in OUT, once the new pack has succeeded (a failed pack "
+                   "leaves it as it was).")
 @click.pass_context
 def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, channels: str | None, bits: str,
          shard_size: int, val_fraction: float, window, slice_range, labels_from_dirs: bool, num: int | None,
-         seed: int, workers: int, max_bad_fraction: float) -> None:
+         seed: int, workers: int, max_bad_fraction: float, overwrite: bool) -> None:
     """Pack SRC into WebDataset shards: OUT/train-000000.tar ..., OUT/val-000000.tar ..., OUT/dataset.json.
 
     Images are centre-cropped to a square and resized to --resolution. The order and the train/val split
-    are drawn from --seed; an interrupted pack resumes when the same command is run again.
+    are drawn from --seed; an interrupted pack resumes when the same command is run again. OUT must be new,
+    empty, or an interrupted pack; a finished pack there is replaced only with --overwrite, and only after
+    the new one is complete.
 
     \b
     Examples:
@@ -95,7 +100,7 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
         src=src, kind=kind, out=out, resolution=resolution, channels=int(channels) if channels else None,
         bits=int(bits), window=window, labels_from_dirs=labels_from_dirs, num=num, seed=seed,
         slice_range=slice_range, shard_size=shard_size, val_fraction=val_fraction, workers=workers,
-        max_bad_fraction=max_bad_fraction, command=_command_line(ctx)))
+        max_bad_fraction=max_bad_fraction, overwrite=overwrite, command=_command_line(ctx)))
     counts = ", ".join(f"{split} {entry['count']} in {len(entry['shards'])} shards"
                        for split, entry in info["splits"].items())
     click.echo(f"{out}: {counts}; {info['resolution']} px, {info['channels']} channel(s), {info['bits']}-bit"

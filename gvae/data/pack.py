@@ -6,6 +6,12 @@ byte-identical whatever ``workers`` is. Each shard is written under a temporary 
 when complete, and after every shard ``.pack-state.json`` records where the pack stands; rerunning the same
 command after an interruption continues from the last complete shard instead of starting over.
 ``dataset.json`` is written last: a directory holding one is a finished pack.
+
+A pack never destroys what is already in ``out`` before it has succeeded. A finished pack there is kept as it
+is, unless ``overwrite`` is set; then the new pack is built beside it in ``out/.pack-new/`` and moved into
+place only once it is complete, so a pack that fails (an unreadable input, a full disk) leaves the old
+dataset untouched. A directory holding anything that a pack does not write (a generated set, user files) is
+refused outright.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from gvae.errors import GvaeError
 
 log = logging.getLogger(__name__)
 STATE_NAME = ".pack-state.json"
+STAGING = ".pack-new"
 SPLITS = ("train", "val")
 _OUTPUT = re.compile(r"^\.?(train|val)-\d{6}\.tar(" + re.escape(PARTIAL_SUFFIX) + ")?$")
 
@@ -54,6 +61,7 @@ class PackConfig:
     val_fraction: float = 0.05
     workers: int = 1
     max_bad_fraction: float = 0.01
+    overwrite: bool = False
     command: str = ""
 
 
@@ -141,8 +149,56 @@ def _clean(out: Path) -> None:
             path.unlink()
 
 
+def _is_pack_output(name: str) -> bool:
+    return bool(_OUTPUT.match(name)) or name in ("dataset.json", "dataset.json" + PARTIAL_SUFFIX, STATE_NAME)
+
+
+def _finished_same_pack(out: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The dataset.json of a finished pack of exactly this command in ``out``, with every shard present."""
+    try:
+        info = json.loads((out / "dataset.json").read_text())
+        names = [shard["name"] for entry in info["splits"].values() for shard in entry["shards"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if info.get("fingerprint") != fingerprint or not all((out / name).is_file() for name in names):
+        return None
+    return info
+
+
+def _target_dir(out: Path, overwrite: bool) -> Path:
+    """Where this pack writes: ``out`` itself when it is new, empty or an unfinished pack; ``out/.pack-new``
+    when it holds a finished pack that ``overwrite`` allows replacing. Anything else is refused, untouched."""
+    if out.exists() and not out.is_dir():
+        raise GvaeError(f"--out {out} is a file; give a directory")
+    entries = [p.name for p in out.iterdir() if p.name != STAGING] if out.is_dir() else []
+    foreign = [name for name in entries if not _is_pack_output(name)]
+    if foreign:
+        raise GvaeError(f"--out {out} holds files that gvae data pack did not write (e.g. {sorted(foreign)[0]}); "
+                        "give a new or empty directory")
+    if "dataset.json" not in entries:
+        return out
+    if not overwrite:
+        raise GvaeError(f"--out {out} already holds a packed dataset; give another --out, or pass --overwrite "
+                        "to replace it once the new pack has succeeded")
+    return out / STAGING
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Replace the finished pack in ``out`` with the one completed in ``staging``; dataset.json moves last, so
+    ``out`` never holds a dataset.json that lists shards of the other pack."""
+    (out / "dataset.json").unlink(missing_ok=True)
+    new = {p.name for p in staging.iterdir()}
+    for path in out.iterdir():
+        if _OUTPUT.match(path.name) and path.name not in new:
+            path.unlink()
+    for name in sorted(new - {"dataset.json"}):
+        os.replace(staging / name, out / name)
+    os.replace(staging / "dataset.json", out / "dataset.json")
+    staging.rmdir()
+
+
 def _fingerprint(config: PackConfig, opts: PackOptions, splits: dict[str, list[Item]]) -> str:
-    described = {k: v for k, v in asdict(config).items() if k not in ("workers", "command")}
+    described = {k: v for k, v in asdict(config).items() if k not in ("workers", "command", "overwrite")}
     described["options"] = asdict(opts)
     described["items"] = [[item.source for item in splits[s]] for s in SPLITS]
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
@@ -158,7 +214,7 @@ def _check_bad(state: _State, total: int, config: PackConfig) -> None:
 
 def _pack_split(split: str, items: list[Item], scan: Scan, opts: PackOptions, config: PackConfig,
                 state: _State, pool, total_items: int) -> None:
-    out = Path(config.out)
+    out = state.path.parent
     shards, cursor = state.data["shards"][split], state.data["cursor"][split]
     start_item, skip_images = cursor
     written = sum(shard["count"] for shard in shards)
@@ -224,12 +280,18 @@ def pack(config: PackConfig) -> dict[str, Any]:
         raise GvaeError(f"{config.src}: found nothing to pack for --kind {config.kind}; check the path and kind")
     splits = assign_splits(scan, config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out, _fingerprint(config, opts, splits), opts.channels)
-    if state.resume(out):
-        log.warning("continuing an interrupted pack in %s", out)
+    fingerprint = _fingerprint(config, opts, splits)
+    done = _finished_same_pack(out, fingerprint)
+    if done is not None:
+        log.info("%s already holds this exact pack; nothing to do", out)
+        return done
+    target = _target_dir(out, config.overwrite)
+    target.mkdir(parents=True, exist_ok=True)
+    state = _State(target, fingerprint, opts.channels)
+    if state.resume(target):
+        log.warning("continuing an interrupted pack in %s", target)
     else:
-        _clean(out)
+        _clean(target)
     total_items = sum(len(items) for items in splits.values())
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = context.Pool(config.workers) if config.workers > 1 else None
@@ -239,7 +301,10 @@ def pack(config: PackConfig) -> dict[str, Any]:
     finally:
         if pool is not None:
             pool.terminate()
-    return _finish(config, opts, scan, state)
+    info = _finish(config, opts, scan, state)
+    if target != out:
+        _move_into_place(target, out)
+    return info
 
 
 def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) -> dict[str, Any]:
@@ -259,9 +324,9 @@ def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) ->
         "splits": {split: {"count": counts[split], "shards": data["shards"][split]} for split in SPLITS},
         "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
         "command": config.command, "skipped": data["skipped"], "seed": config.seed,
-        "window": list(opts.window) if opts.window else None,
+        "window": list(opts.window) if opts.window else None, "fingerprint": data["fingerprint"],
     }
-    out = Path(config.out)
+    out = state.path.parent
     partial = out / ("dataset.json" + PARTIAL_SUFFIX)
     partial.write_text(json.dumps(info, indent=2) + "\n")
     os.replace(partial, out / "dataset.json")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
 
 from gvae.errors import GvaeError
+from gvae.fileio import write_text_atomic
 from gvae.report import figures, views
 from gvae.report.page import Section, figure, note, preformatted, render, table
 
@@ -215,12 +215,7 @@ def run_name(run_dir: Path) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None, **kwargs) -> Path:
     """Write :func:`build_report` to ``out`` (default ``RUN_DIR/report.html``) atomically; returns the path."""
     page = build_report(run_dir, **kwargs)
-    path = Path(out) if out else Path(run_dir) / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(out) if out else Path(run_dir) / "report.html", page)
 
 
 __all__ = ["build_report", "find_manifest", "find_results", "write_report"]

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
 from gvae.errors import GvaeError
+from gvae.fileio import write_json_atomic, write_text_atomic
 from gvae.models import build_model
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
 from gvae.train import checkpoint as ckpt
@@ -109,6 +110,7 @@ class Trainer:
         self.checkpoint = self._start_or_resume(resume)
         if self.checkpoint is not None:
             self._load_states(self.checkpoint)
+        self._describe_run()
         self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
         self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
                                recipe.train.batch_size * recipe.train.grad_accum * self.world)
@@ -132,12 +134,16 @@ class Trainer:
             found = existing[-1] if existing else None
         else:
             found = ckpt.resolve_checkpoint(resume)
-        if acc.is_main_process:
-            (self.run_dir / "config.yaml").write_text(self.recipe.to_yaml())
-            info = self.accs.describe(self.recipe) | {"command": " ".join(sys.argv),
-                                                       "resumed_from": str(found) if found else None}
-            ckpt.write_json(self.run_dir / "run.json", info)
         return found
+
+    def _describe_run(self) -> None:
+        """config.yaml and run.json, written only once the run has started or resumed without error: a run
+        that fails to resume (another model size, damaged state) leaves the directory's description as it was."""
+        if self.accs.main.is_main_process:
+            write_text_atomic(self.run_dir / "config.yaml", self.recipe.to_yaml())
+            resumed = str(self.checkpoint) if self.checkpoint else None
+            info = self.accs.describe(self.recipe) | {"command": " ".join(sys.argv), "resumed_from": resumed}
+            write_json_atomic(self.run_dir / "run.json", info, sort_keys=True)
 
     def _load_states(self, path: Path) -> None:
         from gvae.models import load_weights
