@@ -184,6 +184,20 @@ def test_larger_num_extends_the_set_and_rewrites_only_the_last_partial_shard(ref
     assert json.loads((out / "dataset.json").read_text())["splits"]["train"]["count"] == 100
 
 
+@pytest.mark.parametrize("names", [["train-000003.tar"], ["mine.partial", ".mine.partial"], ["notes.txt"]])
+def test_extending_a_set_refuses_and_keeps_user_files_among_it(reference, run, tmp_path, names):
+    """A shard-like or temporary-looking file that the set's manifest does not list belongs to the user."""
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    for name in names:
+        (out / name).write_text("mine")
+    before = listing(out)
+    result = CliRunner().invoke(cli, ["generate", str(run), "--num", "100", "--shard-size", "30", "--out", str(out)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "not part of this generated set" \
+        in result.output, result.output
+    assert listing(out) == before
+
+
 @pytest.mark.parametrize("case", ["not-a-checkpoint", "other-seed", "other-files", "num-zero"])
 def test_errors_leave_the_output_directory_untouched(reference, run, tmp_path, case):
     out = tmp_path / "out"

@@ -138,6 +138,18 @@ def test_resume_none_refuses_a_run_with_checkpoints(tmp_path, data):
         train(tiny_recipe(tmp_path, data), tmp_path / "run", resume="none", progress=False)
 
 
+def test_a_failed_resume_leaves_the_run_description_as_it_was(tmp_path, data):
+    """Resuming onto a checkpoint of another model size fails in one error, before config.yaml or run.json
+    are rewritten: the report of that run still shows the recipe that made it."""
+    run = tmp_path / "run"
+    train(tiny_recipe(tmp_path, data, overrides=["train.max_steps=2"]), run, progress=False)
+    before = {name: (run / name).read_bytes() for name in ("config.yaml", "run.json")}
+    wider = tiny_recipe(tmp_path, data, overrides=["train.max_steps=4", "model.latent_dim=7"])
+    with pytest.raises(GvaeError, match="cannot resume from .*step-00000002.*another recipe"):
+        train(wider, run, progress=False)
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
 def launch(config: str, tmp_path, data, steps=3, run="run", overrides=(), env=()):
     """Train the tiny recipe on two processes; returns [[initial rank 0, rank 1], [final rank 0, rank 1]]."""
     recipe = tiny_recipe_file(tmp_path, data)

@@ -77,8 +77,10 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
     from accelerate import PartialState
 
     from gvae.evaluate import Protocol, format_table, parse_metrics, run_evaluation, write_results
+    from gvae.fileio import check_writable_target
 
     parse_metrics(metrics)  # fail on a misspelt name before loading anything
+    check_writable_target(out)  # and on an --out that cannot take results.json
     state = PartialState(cpu=not torch.cuda.is_available())
     protocol = Protocol(data=data, metrics=metrics, num_samples=num_samples, iwae_k=iwae_k, seed=seed,
                         feature_weights=feature_weights, train_data=train_data, num_real=num_real,

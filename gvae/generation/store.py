@@ -34,7 +34,7 @@ from gvae.train.checkpoint import sha256_of
 STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"
-_SHARD = re.compile(r"^(?:train-)?(\d{6})(?:\.tar)?(?:\.json)?$")  # shards and their records
+_SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})"}  # a shard's name, per format
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
                  "from_data", "filters")  # what makes two runs the same set (``filters``: its settings only)
 
@@ -58,6 +58,12 @@ def sha256_of_shard(path: Path) -> str:
         return sha256_of(path)
     listing = "".join(f"{sha256_of(p)}  {p.name}\n" for p in sorted(path.iterdir(), key=lambda p: p.name))
     return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def _matcher(fmt: str, suffix: str = "") -> re.Pattern:
+    """Names of this format's shards (with ``suffix``: their records), or their temporary ``.NAME.partial``."""
+    shard = _SHARD[fmt] + re.escape(suffix)
+    return re.compile(rf"^(?:{shard}|\.{shard}{re.escape(PARTIAL_SUFFIX)})$")
 
 
 def _remove(path: Path) -> None:
@@ -115,14 +121,32 @@ class OutputDir:
             for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections
                 if isinstance(mine, dict) and isinstance(found[key], dict):
                     found[key] = {k: found[key].get(k) for k in mine}
-        elif [p for p in self.out.iterdir() if p.name != STATE_DIR and not p.name.endswith(PARTIAL_SUFFIX)]:
+        elif [p for p in self.out.iterdir() if p.name != STATE_DIR and not _matcher(self.fmt).match(p.name)]:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
+        self._check_no_foreign_files()
         if found is not None and found != self.identity:
             differ = ", ".join(f"{k} {found.get(k)!r} there, {self.identity[k]!r} here"
                                for k in IDENTITY_KEYS if found.get(k) != self.identity[k])
             raise GvaeError(f"--out {self.out} holds another generated set ({differ}); use a new --out, or "
                             f"delete it to replace it")
+
+    def _check_no_foreign_files(self) -> None:
+        """Refuse a directory with files this set did not write: extending or shrinking the set removes shard
+        and temporary files by name, and must never take a user's file with them. A finished set owns exactly
+        the shards its manifest lists."""
+        listed = None
+        if (self.out / MANIFEST).is_file() and not (self.state / "identity.json").is_file():
+            listed = {entry["name"] for entry in json.loads((self.out / MANIFEST).read_text())["shards"]}
+        ours = _matcher(self.fmt)
+        for path in self.out.iterdir():
+            name = path.name
+            if name in (MANIFEST, DATASET, STATE_DIR) or name in {f".{n}{PARTIAL_SUFFIX}" for n in (MANIFEST, DATASET)}:
+                continue
+            owned = ours.match(name) and (listed is None or name in listed or name.endswith(PARTIAL_SUFFIX))
+            if not owned:
+                raise GvaeError(f"--out {self.out} holds {name}, which is not part of this generated set; move "
+                                "it elsewhere or use another --out")
 
     def prepare(self, num_shards: int) -> None:
         """Rank 0, before any rank writes: records from a finished manifest, no temporary files, no shards
@@ -137,13 +161,14 @@ class OutputDir:
         write_json_atomic(self.state / "identity.json", self.identity)
         for name in (MANIFEST, DATASET):
             (self.out / name).unlink(missing_ok=True)
-        for path in [*self.out.iterdir(), *self.state.iterdir()]:
-            if path.name.endswith(PARTIAL_SUFFIX):
-                _remove(path)
-        for path in [*self.out.iterdir(), *self.state.iterdir()]:
-            match = _SHARD.match(path.name)
-            if match and int(match.group(1)) >= num_shards:
-                _remove(path)
+        shards, records = _matcher(self.fmt), _matcher(self.fmt, ".json")
+        for directory, names in ((self.out, shards), (self.state, records)):
+            for path in directory.iterdir():
+                match = names.match(path.name)
+                temporary = path.name.endswith(PARTIAL_SUFFIX) and (match or directory == self.state)
+                beyond_end = match and not temporary and int(match.group(1)) >= num_shards
+                if temporary or beyond_end:
+                    _remove(path)
 
     def is_complete(self, j: int, count: int) -> bool:
         """Shard j is there, whole, with ``count`` samples (per its record and its size on disk)."""

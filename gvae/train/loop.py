@@ -146,6 +146,15 @@ class Trainer:
             write_json_atomic(self.run_dir / "run.json", info, sort_keys=True)
 
     def _load_states(self, path: Path) -> None:
+        """Resume from checkpoint ``path``; one GvaeError if it does not fit this recipe or is damaged."""
+        try:
+            self._restore(path)
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise GvaeError(f"cannot resume from {path}: {reason}. Was it written with another recipe (model "
+                            "size, kind), or is it damaged? Use another --out, or --resume none") from exc
+
+    def _restore(self, path: Path) -> None:
         from gvae.models import load_weights
 
         state = json.loads((path / "trainer.json").read_text())

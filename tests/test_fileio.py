@@ -1,0 +1,51 @@
+"""Atomic writes of user-visible files: all or nothing, strict JSON, and never over a non-regular file."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from gvae.cli import cli
+from gvae.errors import GvaeError
+from gvae.fileio import write_json_atomic, write_text_atomic
+
+
+def test_a_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "results.json"
+    write_json_atomic(path, {"a": 1})
+    write_json_atomic(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]
+
+
+def test_a_fifo_standing_in_for_a_device_is_refused_and_kept(tmp_path):
+    fifo = tmp_path / "null"
+    os.mkfifo(fifo)
+    with pytest.raises(GvaeError, match="not a regular file"):
+        write_text_atomic(fifo, "x")
+    assert fifo.exists() and not fifo.is_file()
+
+
+def test_a_directory_is_refused_and_kept(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "keep").write_text("k")
+    with pytest.raises(GvaeError, match="is a directory"):
+        write_text_atomic(tmp_path / "d", "x")
+    assert (tmp_path / "d" / "keep").read_text() == "k"
+
+
+def test_non_finite_numbers_are_refused_and_the_old_file_kept(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"v": 1.0})
+    with pytest.raises(GvaeError, match="non-finite"):
+        write_json_atomic(path, {"v": float("nan")})
+    assert json.loads(path.read_text()) == {"v": 1.0}
+
+
+def test_eval_refuses_an_out_that_is_not_a_file_before_loading_anything(tmp_path):
+    fifo = tmp_path / "null"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "no-run"), "--data", "x", "--out", str(fifo)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "not a regular file" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not fifo.is_file()
