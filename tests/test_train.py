@@ -4,8 +4,10 @@ import json
 import math
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from gvae.cli import cli
+from gvae.config import DataConfig
 from gvae.errors import GvaeError
 from gvae.train import checkpoint as ckpt
 from gvae.train.loop import Trainer, train
@@ -136,6 +139,43 @@ def test_resume_none_refuses_a_run_with_checkpoints(tmp_path, data):
     train(tiny_recipe(tmp_path, data, overrides=["train.max_steps=2"]), tmp_path / "run", progress=False)
     with pytest.raises(GvaeError, match="already has checkpoints"):
         train(tiny_recipe(tmp_path, data), tmp_path / "run", resume="none", progress=False)
+
+
+def test_resume_is_bit_exact_with_the_default_loader_workers(tmp_path, data):
+    """data.workers at its default (2 worker processes), not the tiny recipes' 0."""
+    workers = f"data.workers={DataConfig().workers}"
+    train(tiny_recipe(tmp_path, data, overrides=[workers]), tmp_path / "straight", progress=False)
+    train(tiny_recipe(tmp_path, data, overrides=[workers, "train.max_steps=2"]), tmp_path / "resumed",
+          progress=False)
+    train(tiny_recipe(tmp_path, data, overrides=[workers]), tmp_path / "resumed", progress=False)
+    a = weights(tmp_path / "straight/checkpoints/step-00000004")
+    b = weights(tmp_path / "resumed/checkpoints/step-00000004")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_killed_with_sigkill_and_rerun_ends_bit_exact(tmp_path, data):
+    """`kill -9` mid-run (default loader workers), then the same command again: the same final weights as a run
+    never interrupted."""
+    recipe = tiny_recipe_file(tmp_path, data)
+    args = [str(recipe), f"data.workers={DataConfig().workers}", "train.max_steps=24", "train.checkpoint_every=3"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+
+    def command(run):
+        return [sys.executable, "-m", "gvae", "train", *args, "--out", str(tmp_path / run)]
+
+    subprocess.run(command("straight"), env=env, check=True, capture_output=True, timeout=600)
+    victim = subprocess.Popen(command("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "killed/checkpoints/step-00000006").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert victim.poll() is None, "the run ended before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "killed/checkpoints/step-00000024").exists()
+    subprocess.run(command("killed"), env=env, check=True, capture_output=True, timeout=600)
+    a = weights(tmp_path / "straight/checkpoints/step-00000024")
+    b = weights(tmp_path / "killed/checkpoints/step-00000024")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_failed_resume_leaves_the_run_description_as_it_was(tmp_path, data):

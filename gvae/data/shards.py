@@ -240,8 +240,13 @@ class TrainLoader:
         plan = EpochPlan(self.counts, self.seed, self.epoch, self.batch_size, self.world_size, self.slots,
                          self.batches_per_epoch)
         dataset = _EpochDataset(self, plan, self.batch, list(self.positions))
-        batches = iter(dataset) if self.workers == 0 else iter(
-            DataLoader(dataset, batch_size=None, num_workers=min(self.workers, self.batches_per_epoch - self.batch)))
+        # The DataLoader draws its workers' base seed from its generator, by default torch's global one: that
+        # draw would shift the training noise and dropout of a resumed run against an uninterrupted one (the
+        # iterator is created at a different step). Its own generator leaves the global stream alone; the
+        # workers' seeds do not matter, since every random choice of a slot comes from its seeded numpy rng.
+        batches = iter(dataset) if self.workers == 0 else iter(DataLoader(
+            dataset, batch_size=None, num_workers=min(self.workers, self.batches_per_epoch - self.batch),
+            generator=torch.Generator().manual_seed(self.seed)))
         for images, labels, slot, position, bad in batches:
             self.batch += 1
             self.positions[slot] = int(position)
