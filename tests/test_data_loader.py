@@ -209,3 +209,27 @@ def test_shards_that_cannot_be_read_fail_naming_the_spec():
     spec = "pipe:cat /nonexistent/train-{000000..000001}.tar"
     with pytest.raises(GvaeError, match="no samples in its 2 shard"):
         TrainLoader(spec, batch_size=4, resolution=8, channels=1, workers=0)
+
+
+def _truncate(path, fraction):
+    with open(path, "r+b") as f:
+        f.truncate(int(f.seek(0, 2) * fraction))
+
+
+def test_a_truncated_shard_under_two_workers_still_fills_every_batch(numbered_shards):
+    """One shard, cut to a third: the second worker's whole range is gone, so it reads what remains."""
+    (path,) = numbered_shards([40])
+    loader = TrainLoader(path, batch_size=4, resolution=8, channels=1, workers=2)
+    _truncate(path, 0.3)  # after the loader counted 40 samples, as dataset.json would say
+    batches = take(loader, len(loader))
+    assert len(batches) == 10 and all(images.shape[0] == 4 for images, _ in batches)
+    assert max(n for images, _ in batches for n in numbers(images)) < 14  # only what the cut shard still holds
+
+
+def test_shards_with_nothing_readable_under_two_workers_fail_in_one_line(numbered_shards):
+    (path,) = numbered_shards([40])
+    loader = TrainLoader(path, batch_size=4, resolution=8, channels=1, workers=2)
+    _truncate(path, 0.001)  # after the loader has counted the samples
+    with pytest.raises(GvaeError) as caught:
+        take(loader, 1)
+    assert str(caught.value).startswith("no readable samples in ") and "\n" not in str(caught.value)

@@ -88,9 +88,9 @@ class EpochPlan:
 class _SlotStream:
     """The shuffled raw samples of one slot: its range, then again (reshuffled) as often as needed."""
 
-    def __init__(self, shards: list[str], pieces: list[Piece], buffer: int, rng: np.random.Generator,
-                 counter: BadSampleCounter):
-        self.shards, self.pieces, self.rng, self.counter = shards, pieces, rng, counter
+    def __init__(self, shards: list[str], counts: list[int], pieces: list[Piece], buffer: int,
+                 rng: np.random.Generator, counter: BadSampleCounter):
+        self.shards, self.counts, self.pieces, self.rng, self.counter = shards, counts, pieces, rng, counter
         self.buffer = max(1, min(buffer, sum(end - first for _, first, end in pieces)))
 
     def _range(self) -> Iterator[dict[str, Any]]:
@@ -115,8 +115,16 @@ class _SlotStream:
             for sample in self._shuffled(self._range()):
                 produced += 1
                 yield sample
-            if produced == 0:
-                raise GvaeError(f"no readable samples in {', '.join(self.shards[p[0]] for p in self.pieces)}")
+            if produced > 0:
+                continue
+            everything = [(shard, 0, count) for shard, count in enumerate(self.counts)]
+            if self.pieces == everything:
+                raise GvaeError(f"no readable samples in {', '.join(self.shards)}; check them with "
+                                "`gvae data inspect`")
+            # the slot's whole range was lost (e.g. the end of a truncated shard): fill its batches from all
+            # the shards instead, the same way on every run, so that the rank still yields its batch count
+            log.warning("no readable sample in this loader slot's range; reading all shards for it instead")
+            self.pieces = everything
 
 
 class _EpochDataset(IterableDataset):
@@ -135,8 +143,8 @@ class _EpochDataset(IterableDataset):
         counter = BadSampleCounter()
         rng = np.random.default_rng([loader.seed, self.plan.epoch, loader.rank, slot])
         flips = np.random.default_rng([loader.seed, self.plan.epoch, loader.rank, slot, 1])
-        stream = iter(_SlotStream(loader.shards, self.plan.pieces(loader.rank, slot), loader.shuffle_buffer, rng,
-                                  counter))
+        stream = iter(_SlotStream(loader.shards, loader.counts, self.plan.pieces(loader.rank, slot),
+                                  loader.shuffle_buffer, rng, counter))
         position, failures = self.positions[slot], 0
         for _ in itertools.islice(stream, position):  # resume: replay without decoding
             flips.random()
@@ -163,6 +171,20 @@ class _EpochDataset(IterableDataset):
             dtype = np.uint8 if batch.dtype == np.uint8 else np.int32
             yield (torch.from_numpy(np.ascontiguousarray(batch, dtype=dtype)), torch.tensor(labels, dtype=torch.int64),
                    slot, position, counter.count - reported)
+
+
+def _unwrapped_worker_errors(batches: Iterator) -> Iterator:
+    """``batches``, with a GvaeError raised in a DataLoader worker re-raised as the worker's own message: the
+    DataLoader re-raises it with the worker's traceback folded into the text, which would land in the
+    one-line ``Error:`` that users see."""
+    try:
+        yield from batches
+    except GvaeError as err:
+        message = str(err)
+        if "DataLoader worker" not in message:
+            raise
+        lines = [line for line in message.splitlines() if line.startswith("gvae.errors.GvaeError: ")]
+        raise GvaeError(lines[-1].removeprefix("gvae.errors.GvaeError: ") if lines else message) from None
 
 
 class TrainLoader:
@@ -247,7 +269,7 @@ class TrainLoader:
         batches = iter(dataset) if self.workers == 0 else iter(DataLoader(
             dataset, batch_size=None, num_workers=min(self.workers, self.batches_per_epoch - self.batch),
             generator=torch.Generator().manual_seed(self.seed)))
-        for images, labels, slot, position, bad in batches:
+        for images, labels, slot, position, bad in _unwrapped_worker_errors(batches):
             self.batch += 1
             self.positions[slot] = int(position)
             if bad:
