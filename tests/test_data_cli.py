@@ -76,3 +76,32 @@ def test_a_failing_pack_into_a_packed_directory_keeps_the_dataset(tmp_path):
         assert result.exit_code == 1 and last.startswith("Error: ")
         assert ("already holds a packed dataset" if not args else "unreadable") in last
         assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def _packed(tmp_path):
+    out = tmp_path / "ph"
+    assert run("data", "pack", "-", "--kind", "phantom", "--num", "12", "--resolution", "32", "--out", str(out),
+               "--val-fraction", "0").exit_code == 0
+    return out
+
+
+def test_inspect_finds_a_shard_with_one_flipped_byte(tmp_path):
+    out = _packed(tmp_path)
+    shard = out / "train-000000.tar"
+    data = bytearray(shard.read_bytes())
+    offset = data.index(b'"source"')  # inside a sample's json: decodes fine, only the checksum can tell
+    data[offset + 1] ^= 0x01
+    shard.write_bytes(bytes(data))
+    result = run("data", "inspect", str(out))
+    assert result.exit_code == 1 and "sha256 differs from dataset.json" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_inspect_fails_when_the_count_differs_from_dataset_json(tmp_path):
+    out = _packed(tmp_path)
+    info = json.loads((out / "dataset.json").read_text())
+    info["splits"]["train"]["count"] = 13
+    (out / "dataset.json").write_text(json.dumps(info))
+    result = run("data", "inspect", str(out))
+    assert result.exit_code == 1
+    assert "train holds 12 readable samples, dataset.json says 13" in result.output.strip().splitlines()[-1]

@@ -113,7 +113,8 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
 def inspect(path: str, grid: str | None) -> None:
     """Decode every sample of PATH (a packed directory, a shard pattern or a list) and report on them.
 
-    Exits with code 1 when any sample is unreadable.
+    Exits with code 1 when any sample is unreadable, a shard's sha256 differs from dataset.json's, or a
+    split's count differs from dataset.json's.
 
     \b
     Examples:
@@ -131,8 +132,10 @@ def inspect(path: str, grid: str | None) -> None:
                    f"{info.get('bits', 8)}-bit, {len(info.get('skipped', []))} inputs skipped when packed")
     else:
         names = None
-    bad = 0
+    bad, miscounted = 0, []
     for split, entry in report["splits"].items():
+        if entry.get("expected") not in (None, entry["count"]):
+            miscounted.append(f"{split} holds {entry['count']} readable samples, dataset.json says {entry['expected']}")
         expected = f" (dataset.json: {entry['expected']})" if "expected" in entry else ""
         click.echo(f"{split}: {entry['count']} samples in {entry['shards']} shards{expected}")
         click.echo("  shapes: " + ", ".join(f"{shape} x{n}" for shape, n in entry["shapes"].items()))
@@ -145,7 +148,10 @@ def inspect(path: str, grid: str | None) -> None:
     if grid:
         click.echo(f"grid: {grid}")
     if bad:
-        raise GvaeError(f"{bad} unreadable samples in {path} (listed above); repack the affected shards")
+        raise GvaeError(f"{bad} unreadable samples or damaged shards in {path} (listed above); repack the "
+                        "affected shards")
+    if miscounted:
+        raise GvaeError(f"{path}: {'; '.join(miscounted)}; shards are missing or were changed, repack them")
 
 
 COMMANDS = [data]

@@ -2,7 +2,7 @@
 
 The report is a dict (the CLI formats it): per split the sample count, the count dataset.json claims, image
 shapes and bit depths seen, a label histogram and the bad samples (undecodable, truncated, missing image),
-each with its shard and key. A grid of the first samples can be saved to look at.
+each with its shard and key, plus the shards of a packed directory whose sha256 differs from dataset.json's. A grid of the first samples can be saved to look at.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PIL import Image
 
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw
 from gvae.data.spec import read_dataset_info, resolve_shards
+from gvae.data.writer import sha256_file
 from gvae.errors import GvaeError
 
 GRID_SAMPLES = 64
@@ -56,6 +57,17 @@ def _inspect_shards(shards: list[str], grid: list[np.ndarray]) -> dict[str, Any]
             "labels": {str(k): v for k, v in sorted(labels.items())}, "bad": counter.reasons}
 
 
+def _checksum_mismatches(directory: Path, listed: list[dict[str, Any]]) -> list[str]:
+    """Shards of a packed directory whose bytes differ from the sha256 that dataset.json recorded: damage that
+    decoding alone may miss (a flipped bit in a label, in metadata, or in a pixel that still decodes)."""
+    problems = []
+    for shard in listed:
+        path = directory / shard["name"]
+        if "sha256" in shard and path.is_file() and sha256_file(path) != shard["sha256"]:
+            problems.append(f"{path}: sha256 differs from dataset.json's; the file was changed or damaged")
+    return problems
+
+
 def inspect(spec: str, grid_path: str | None = None) -> dict[str, Any]:
     """Decode everything under ``spec``; returns ``{"info": dataset.json or None, "splits": {name: report}}``."""
     info = read_dataset_info(spec)
@@ -69,6 +81,7 @@ def inspect(spec: str, grid_path: str | None = None) -> dict[str, Any]:
         splits[name] = _inspect_shards(shards, tiles)
         if info is not None and name in info["splits"]:
             splits[name]["expected"] = info["splits"][name]["count"]
+            splits[name]["bad"] += _checksum_mismatches(Path(spec), info["splits"][name]["shards"])
     if grid_path is not None:
         if not tiles:
             raise GvaeError(f"{spec}: no readable samples to draw a grid from")
