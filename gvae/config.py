@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -212,6 +213,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GvaeError(f"{key}: got {value!r}; expected a number")
+        if not math.isfinite(value):  # NaN passes every range check, since it compares False
+            raise GvaeError(f"{key}: got {value!r}; expected a finite number")
         return float(value)
     if hint is str:
         if value is None:
@@ -255,8 +258,9 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(
             f"model.channel_min: got {recipe.model.channel_min}; must not exceed model.channel_max "
             f"({recipe.model.channel_max})")
-    if recipe.optim.name == "adam" and len(recipe.optim.betas) != 2:
-        raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers, e.g. [0.5, 0.999]")
+    if recipe.optim.name == "adam" and (len(recipe.optim.betas) != 2 or
+                                        not all(0 <= b < 1 for b in recipe.optim.betas)):
+        raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers in [0, 1), e.g. [0.5, 0.999]")
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:

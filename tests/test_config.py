@@ -71,6 +71,10 @@ def test_int_is_accepted_where_a_float_is_expected(base):
         ("data.hflip=3", r"expected true or false"),
         ("train.max_steps", r"expected KEY=VALUE"),
         ("data.resolution=48", r"power of two"),
+        ("train.ema_decay=.nan", r"train.ema_decay: got nan; expected a finite number"),
+        ("optim.lr=.inf", r"optim.lr: got inf; expected a finite number"),
+        ("loss.beta=.nan", r"loss.beta: got nan; expected a finite number"),
+        ("optim.betas=[2,0.5]", r"optim.betas: got \[2.0, 0.5\]; expected two numbers in \[0, 1\)"),
     ],
 )
 def test_bad_override_names_key_value_and_what_is_valid(base, override, message):

@@ -105,3 +105,11 @@ def test_inspect_fails_when_the_count_differs_from_dataset_json(tmp_path):
     result = run("data", "inspect", str(out))
     assert result.exit_code == 1
     assert "train holds 12 readable samples, dataset.json says 13" in result.output.strip().splitlines()[-1]
+
+
+def test_non_finite_numbers_are_usage_errors(tmp_path):
+    for option in (["--window=-inf,inf"], ["--max-bad-fraction", "nan"], ["--val-fraction", "nan"]):
+        result = run("data", "pack", "-", "--kind", "phantom", "--num", "4", "--resolution", "32",
+                     "--out", str(tmp_path / "o"), *option)
+        assert result.exit_code == 2 and "finite" in result.output, result.output
+    assert not (tmp_path / "o").exists()

@@ -294,3 +294,29 @@ def test_filters_reject_and_count_candidates(run, data, reference, tmp_path):
     with torch.no_grad():
         logits = gvae.load(run).disc(kept)[0]
     assert (logits >= filters["realism_threshold"] - 1e-4).all()  # other batches: last-bit changes
+
+
+def test_a_non_finite_temperature_is_a_usage_error(run, tmp_path):
+    result = CliRunner().invoke(cli, ["generate", str(run), "--num", "4", "--temperature", "nan",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not a finite number" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(run, tmp_path):
+    """A diverged run: generate and eval say so instead of writing black images or NaN into results.json."""
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    for weights in copy.glob("checkpoints/*/*.safetensors"):
+        tensors = load_file(weights)
+        name = next(k for k, v in tensors.items() if v.is_floating_point() and "generator" in k)
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
+        save_file(tensors, weights)
+    for args in (["generate", str(copy), "--num", "4", "--out", str(tmp_path / "o")],
+                 ["eval", str(copy), "--data", "x", "--out", str(tmp_path / "r.json")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1 and result.output.startswith("Error: "), result.output
+        assert "non-finite values" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r.json").exists()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 
 import click
 from click.core import ParameterSource
 
+from gvae.cli.types import FiniteFloatRange
 from gvae.data.sources import KINDS
 
 
@@ -20,6 +22,8 @@ def _pair(kind: type, what: str):
             low, high = (kind(part) for part in value.split(","))
         except ValueError:
             raise click.BadParameter(f"expected {what} as two numbers A,B, got {value!r}") from None
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise click.BadParameter(f"expected two finite numbers, got {value!r}")
         if not low < high:
             raise click.BadParameter(f"expected A < B, got {value!r}")
         return low, high
@@ -59,7 +63,7 @@ def data() -> None:
 @click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True,
               help="PNG bit depth; 16 for dicom, nifti and phantom.")
 @click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True, help="Images per shard.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+@click.option("--val-fraction", type=FiniteFloatRange(0, 1), default=0.05, show_default=True,
               help="Share of items held out (ignored by idx, which keeps the official split).")
 @click.option("--window", callback=_pair(float, "LOW,HIGH"), default=None,
               help="Intensity window LOW,HIGH in physical units (HU) for dicom/nifti/phantom. [default: -100,240]")
@@ -70,7 +74,7 @@ def data() -> None:
               help="phantom: how many to make; others: pack a seeded subset of at most N items.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Order and split.")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Decoding processes.")
-@click.option("--max-bad-fraction", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+@click.option("--max-bad-fraction", type=FiniteFloatRange(0, 1), default=0.01, show_default=True,
               help="Fail when more than this share of the inputs is unreadable.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a packed dataset already in OUT, once the new pack has succeeded (a failed pack "

@@ -2,6 +2,8 @@
 
 import click
 
+from gvae.cli.types import FiniteFloatRange
+
 
 @click.command("generate")
 @click.argument("source", metavar="RUN_OR_CHECKPOINT")
@@ -17,17 +19,17 @@ import click
               help="Images decoded per step while the previous step is PNG-encoded. Changes speed and memory, "
                    "never a byte: the model always runs on fixed blocks of 64 sample indices.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0), default=1.0, show_default=True,
+@click.option("--temperature", type=FiniteFloatRange(0), default=1.0, show_default=True,
               help="Scale of the latent noise: z ~ N(0, T^2 I), or with --from-data mu + T * sigma * eps.")
 @click.option("--from-data", default=None, metavar="PATTERN",
               help="Label-preserving variations of real images: a packed directory (its train split) or "
                    "shards; every image gives --variations samples with its label.")
 @click.option("--variations", type=click.IntRange(1), default=1, show_default=True,
               help="Samples per real image with --from-data.")
-@click.option("--min-realism", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="Q",
+@click.option("--min-realism", type=FiniteFloatRange(0, 1, max_open=True), default=None, metavar="Q",
               help="Drop about the fraction Q of least realistic candidates: the discriminator's logit must reach "
                    "its Q-quantile on 1024 calibration candidates; a dropped sample is redrawn.")
-@click.option("--max-memorization", type=click.FloatRange(0, min_open=True), default=None, metavar="D",
+@click.option("--max-memorization", type=FiniteFloatRange(0, min_open=True), default=None, metavar="D",
               help="Redraw samples whose RMS pixel distance (values in [0, 1]) to the nearest --train-data "
                    "image is below D.")
 @click.option("--train-data", default=None, metavar="PATTERN",

@@ -116,6 +116,11 @@ def load_model(run_or_checkpoint: str | Path, ema: bool = True, device: str | to
     model = build_model(recipe)
     weights = checkpoint / (EMA_WEIGHTS if ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
     load_weights(model, weights)
+    broken = [name for name, tensor in model.state_dict().items()
+              if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if broken:
+        raise GvaeError(f"{weights} holds non-finite values (NaN or infinity) in {len(broken)} tensors, e.g. "
+                        f"{broken[0]}: the run diverged before this checkpoint; use an earlier one")
     model.checkpoint_path = str(checkpoint)
     model.recipe = recipe
     return model.to(device).eval()
