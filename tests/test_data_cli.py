@@ -113,3 +113,14 @@ def test_non_finite_numbers_are_usage_errors(tmp_path):
                      "--out", str(tmp_path / "o"), *option)
         assert result.exit_code == 2 and "finite" in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_unbounded_requests_are_refused_before_using_memory_or_processes(tmp_path):
+    huge = run("data", "pack", "-", "--kind", "phantom", "--num", "99999999999999999999", "--resolution", "32",
+               "--out", str(tmp_path / "o"))
+    assert huge.exit_code == 1 and "at most 10,000,000 phantoms" in huge.output
+    workers = run("data", "pack", "-", "--kind", "phantom", "--num", "4", "--resolution", "32", "--workers",
+                  "100000", "--out", str(tmp_path / "o"))
+    assert workers.exit_code == 2 and "--workers" in workers.output
+    assert_one_line_error(run("data", "inspect", str(tmp_path / "x-{0..99999999}.tar")),
+                          "expands to more than 1,000,000 shard names")

@@ -73,7 +73,8 @@ def data() -> None:
 @click.option("--num", type=click.IntRange(1), default=None,
               help="phantom: how many to make; others: pack a seeded subset of at most N items.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Order and split.")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Decoding processes.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Decoding processes (at most 256).")
 @click.option("--max-bad-fraction", type=FiniteFloatRange(0, 1), default=0.01, show_default=True,
               help="Fail when more than this share of the inputs is unreadable.")
 @click.option("--overwrite", is_flag=True,

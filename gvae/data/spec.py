@@ -11,6 +11,7 @@ Accepted specs, tried in this order:
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import logging
 import re
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 # the shard's file name inside a path, URL or pipe command: `pipe:aws s3 cp s3://b/train-000001.tar -`
 _SHARD_NAME = re.compile(r"[^\s/]+\.(?:tar\.gz|tar|tgz)(?=[\s?#]|$)")
+
+
+MAX_SHARDS = 1_000_000  # names a pattern may expand to: more is a typo, and would exhaust memory
+
+
+def _expand(spec: str) -> list[str]:
+    """The brace expansion of ``spec``, read lazily and refused beyond MAX_SHARDS names."""
+    names = list(itertools.islice(braceexpand.braceexpand(spec), MAX_SHARDS + 1))
+    if len(names) > MAX_SHARDS:
+        raise GvaeError(f"{spec}: expands to more than {MAX_SHARDS:,} shard names; check the {{A..B}} range")
+    return names
 
 
 def is_url(spec: str) -> bool:
@@ -63,7 +75,7 @@ def resolve_shards(spec: str, split: str = "train") -> list[str]:
     if not spec:
         raise GvaeError("empty shard spec; give a packed dataset directory or a pattern like data/train-{000000..000009}.tar")
     if is_url(spec):
-        return list(braceexpand.braceexpand(spec))
+        return _expand(spec)
     parts = _split_commas(spec)
     if len(parts) > 1:
         return [shard for part in parts for shard in resolve_shards(part, split)]
@@ -72,7 +84,7 @@ def resolve_shards(spec: str, split: str = "train") -> list[str]:
         return _from_directory(path, split)
     if path.is_file():
         return [spec] if spec.endswith(TAR_SUFFIXES) else _from_list_file(path)
-    expanded = [match for pattern in braceexpand.braceexpand(spec)
+    expanded = [match for pattern in _expand(spec)
                 for match in (sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])]
     missing = [p for p in expanded if not Path(p).is_file()]
     if not expanded or missing:

@@ -19,6 +19,7 @@ from gvae.errors import GvaeError
 
 INFO = SourceInfo(default_channels=1, supports_16bit=True)
 MAX_LESIONS = 3
+MAX_PHANTOMS = 10_000_000  # per pack: one list entry each is built up front
 LABEL_NAMES = [f"{n} lesion{'' if n == 1 else 's'}" for n in range(MAX_LESIONS + 1)]
 _AIR, _FAT, _TISSUE, _LESION = -1000.0, -90.0, 45.0, 220.0
 # name: (centre x, centre y, semi-axis a, semi-axis b, rotation rad, HU)
@@ -34,6 +35,9 @@ _ORGANS = {
 def scan(src: str, opts: PackOptions) -> Scan:
     if not opts.num:
         raise GvaeError("--kind phantom needs --num N, the number of phantoms to make")
+    if opts.num > MAX_PHANTOMS:
+        raise GvaeError(f"--num {opts.num}: at most {MAX_PHANTOMS:,} phantoms per pack; pack several sets with "
+                        "different --seed values for more")
     items = [Item(source=f"phantom:{i}", ref=i) for i in range(opts.num)]
     return Scan(items=items, label_names=LABEL_NAMES, load=load)
 
