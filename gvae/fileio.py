@@ -8,6 +8,8 @@ renaming over it would destroy it, and as root that includes system device nodes
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import stat
@@ -61,3 +63,53 @@ def write_json_atomic(path: str | os.PathLike, payload: Any, sort_keys: bool = F
     except ValueError as exc:
         raise GvaeError(f"{path}: refusing to write a non-finite number into JSON ({exc})") from None
     return write_text_atomic(path, text + "\n")
+
+
+class DirectoryLock:
+    """An exclusive advisory lock (``flock``) on a directory, held by this process until :meth:`release`.
+
+    Two writers in one output directory would interleave their files (two trainings appended duplicate steps
+    to one metrics.jsonl), so each writing command holds one. The lock is on the directory itself and leaves
+    no file behind, and the operating system drops it when the process dies: a killed run leaves no stale
+    lock. Use it as a context manager, or call :meth:`release`; dropping the object releases it too. A
+    directory the lock had to create and that is still empty on release is removed again.
+    """
+
+    def __init__(self, directory: str | os.PathLike, what: str):
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise GvaeError(f"--out {self.directory} is a file; give a directory")
+        self.created = not self.directory.exists()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._descriptor: int | None = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise GvaeError(f"{self.directory} is in use by another {what}; wait for it to finish, or use "
+                            "another --out") from None
+
+    def release(self) -> None:
+        if self._descriptor is None:
+            return
+        os.close(self._descriptor)
+        self._descriptor = None
+        if self.created and self.directory.is_dir() and not any(self.directory.iterdir()):
+            self.directory.rmdir()
+
+    def __enter__(self) -> DirectoryLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def lock_for_main_process(directory: str | os.PathLike, what: str) -> contextlib.AbstractContextManager:
+    """A :class:`DirectoryLock` in the main process of a launched job (RANK 0, as set by accelerate launch and
+    torchrun, or no RANK at all), nothing in the others: one lock per job, taken before any rank writes."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return DirectoryLock(directory, what)

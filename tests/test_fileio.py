@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from gvae.cli import cli
 from gvae.errors import GvaeError
-from gvae.fileio import write_json_atomic, write_text_atomic
+from gvae.fileio import DirectoryLock, write_json_atomic, write_text_atomic
 
 
 def test_a_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -49,3 +49,36 @@ def test_eval_refuses_an_out_that_is_not_a_file_before_loading_anything(tmp_path
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "no-run"), "--data", "x", "--out", str(fifo)])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "not a regular file" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not fifo.is_file()
+
+
+def test_a_directory_lock_refuses_a_second_holder_until_released(tmp_path):
+    first = DirectoryLock(tmp_path / "run", "gvae train")
+    with pytest.raises(GvaeError, match="in use by another gvae train"):
+        DirectoryLock(tmp_path / "run", "gvae train")
+    first.release()
+    with DirectoryLock(tmp_path / "run", "gvae train"):
+        pass
+
+
+def test_a_lock_leaves_no_trace_in_a_directory_it_created(tmp_path):
+    with DirectoryLock(tmp_path / "new", "gvae generate"):
+        assert (tmp_path / "new").is_dir()
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "RECIPE", "--out", "OUT"],
+    ["generate", "RUN", "--num", "4", "--out", "OUT"],
+    ["data", "pack", "-", "--kind", "phantom", "--num", "4", "--resolution", "32", "--out", "OUT"],
+])
+def test_a_second_writer_into_a_busy_directory_is_refused_untouched(tmp_path, command):
+    """Another process writing OUT (here: this test holding its lock) makes every writing command refuse."""
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep").write_text("k")
+    (tmp_path / "x.yaml").write_text("data:\n  train: nowhere\n")
+    args = [str(out) if a == "OUT" else str(tmp_path / "x.yaml") if a == "RECIPE" else a for a in command]
+    with DirectoryLock(out, "gvae command"):
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "is in use by another" in result.output, result.output
+    assert [p.name for p in out.iterdir()] == ["keep"]

@@ -56,13 +56,16 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
           --max-memorization 0.05 --train-data data/fmnist --out aug/fmnist-filtered
       accelerate launch --config_file launch/ddp.yaml -m gvae generate runs/celebahq --num 1000000 --out aug/c
     """
+    from gvae.fileio import lock_for_main_process
     from gvae.generation import GenerateConfig
     from gvae.generation import generate as run_generation
 
-    manifest = run_generation(GenerateConfig(
-        source=source, out=out, num=num, fmt=fmt, shard_size=shard_size, batch_size=batch_size, seed=seed,
-        temperature=temperature, from_data=from_data, variations=variations, min_realism=min_realism,
-        max_memorization=max_memorization, train_data=train_data, ema=not no_ema, progress=not no_progress))
+    with lock_for_main_process(out, "gvae generate"):  # against a second generation into the same --out
+        manifest = run_generation(GenerateConfig(
+            source=source, out=out, num=num, fmt=fmt, shard_size=shard_size, batch_size=batch_size, seed=seed,
+            temperature=temperature, from_data=from_data, variations=variations, min_realism=min_realism,
+            max_memorization=max_memorization, train_data=train_data, ema=not no_ema,
+            progress=not no_progress))
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from gvae.data.sources import Item, Loaded, PackOptions, Scan, source_module
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter, encode_png
 from gvae.errors import GvaeError
+from gvae.fileio import DirectoryLock
 
 log = logging.getLogger(__name__)
 STATE_NAME = ".pack-state.json"
@@ -285,6 +286,12 @@ def pack(config: PackConfig) -> dict[str, Any]:
     if done is not None:
         log.info("%s already holds this exact pack; nothing to do", out)
         return done
+    with DirectoryLock(out, "gvae data pack"):
+        return _pack_into(config, opts, scan, splits, fingerprint, out)
+
+
+def _pack_into(config: PackConfig, opts: PackOptions, scan: Scan, splits: dict[str, list[Item]],
+               fingerprint: str, out: Path) -> dict[str, Any]:
     target = _target_dir(out, config.overwrite)
     target.mkdir(parents=True, exist_ok=True)
     state = _State(target, fingerprint, opts.channels)

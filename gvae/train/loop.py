@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
 from gvae.errors import GvaeError
-from gvae.fileio import write_json_atomic, write_text_atomic
+from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_atomic
 from gvae.models import build_model
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
 from gvae.train import checkpoint as ckpt
@@ -401,7 +401,8 @@ def _clip(recipe: Recipe) -> float:
 
 def train(recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True) -> dict:
     """Train ``recipe`` into ``run_dir`` (resuming from its newest checkpoint with ``resume="auto"``)."""
-    trainer = Trainer(recipe, run_dir, resume=resume, progress=progress)
-    result = trainer.fit()
+    with lock_for_main_process(run_dir, "gvae train"):  # against a second training into the same directory
+        trainer = Trainer(recipe, run_dir, resume=resume, progress=progress)
+        result = trainer.fit()
     trainer.accs.main.end_training()
     return result | {"main_process": trainer.accs.main.is_main_process}
