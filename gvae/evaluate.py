@@ -334,16 +334,32 @@ def _train_spec(protocol: Protocol, model) -> str:
     return recipe.data.train
 
 
+def _too_few_images(names: list[str], real: int, samples: int) -> dict[str, str]:
+    """The metrics that ``real`` held-out images or ``samples`` generated ones are too few for, with why."""
+    reasons = {}
+    for name in names:
+        metric = METRICS[name]
+        if real < metric.min_real:
+            reasons[name] = f"needs at least {metric.min_real} held-out images, the data has {real}"
+        elif samples < metric.min_generated:
+            reasons[name] = f"needs at least {metric.min_generated} samples, got --num-samples {samples}"
+    return reasons
+
+
 def run_evaluation(source: str, protocol: Protocol, device: str | torch.device = "cpu") -> dict:
     """Load the checkpoint and the data, evaluate, and return the whole results.json document (rank 0).
 
-    With ``metrics="all"`` a metric whose inputs are missing (feature weights, training images) is left out
-    and listed under "skipped" with the reason; named explicitly, it is an error.
+    With ``metrics="all"`` a metric whose inputs are missing or too few (feature weights, training images,
+    held-out images or samples below its minimum) is left out and listed under "skipped" with the reason;
+    named explicitly, it is an error.
     """
     names, explicit = parse_metrics(protocol.metrics), protocol.metrics.strip() != "all"
     skipped: dict[str, str] = {}
     model = gvae.load(source, ema=True, device=device)
     real, _ = load_images(protocol.data, split="val", limit=protocol.num_real)
+    if not explicit:
+        skipped.update(_too_few_images(names, len(real), protocol.num_samples))
+        names = [n for n in names if n not in skipped]
     features = None
     if any(METRICS[n].needs_features for n in names):
         try:

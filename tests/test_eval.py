@@ -144,6 +144,16 @@ def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model
     assert "elbo_bpd" in result.output and "bits/dim" in result.output
 
 
+def test_default_metrics_on_a_small_held_out_set_compute_what_they_can(monkeypatch, tmp_path, model, real):
+    """40 held-out images: memorization (which needs 100) is skipped with its reason, the rest computed."""
+    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    monkeypatch.setattr(ev, "load_images", lambda spec, split="val", limit=None: (real[:40], torch.zeros(0)))
+    results = ev.run_evaluation("runs/x", ev.Protocol(data="d", num_samples=30, iwae_k=2, msssim_pairs=20,
+                                                      train_data="t"))
+    assert results["skipped"]["memorization"] == "needs at least 100 held-out images, the data has 40"
+    assert {"mmd2", "elbo", "recon_mse"} <= set(results["metrics"])
+
+
 def test_cli_bad_checkpoint_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "missing"), "--data", "x"])
     assert result.exit_code == 1
