@@ -124,6 +124,7 @@ def test_baselines_train(tmp_path, data, kind):
         ("data.train=/nonexistent/shards", "/nonexistent/shards"),
         ("model.latnt_dim=4", "did you mean model.latent_dim"),
         ("data.resolution=64", "64"),
+        ("data.val=/nonexistent/val", "/nonexistent/val"),
     ],
 )
 def test_bad_input_fails_with_one_line_error_before_training(tmp_path, data, override, message):

@@ -70,6 +70,8 @@ def check_data(recipe: Recipe) -> None:
     if not recipe.data.train:
         raise GvaeError("data.train is empty; set it in the recipe or on the command line (data.train=PATH)")
     resolve_shards(recipe.data.train, "train")
+    if recipe.data.val:  # read first at the first sample grid: a typo must not wait until then
+        resolve_shards(recipe.data.val, "val")
 
 
 class Trainer:
