@@ -268,7 +268,9 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise GvaeError(f"{what} {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise GvaeError(f"{what} {path} is not UTF-8 text") from None
     except yaml.YAMLError as err:
         raise GvaeError(f"{what} {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -285,6 +287,8 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
+    if not isinstance(parent, str):
+        raise GvaeError(f"{path}: extends: got {parent!r}; expected the path of another recipe file")
     base = _read_yaml(path.parent / parent, (*seen, path))
     return _deep_merge(base, raw)
 

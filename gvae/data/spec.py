@@ -119,11 +119,38 @@ def _from_list_file(path: Path) -> list[str]:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        info = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
         raise GvaeError(f"{path}: unreadable dataset description ({err}); repack or remove it") from None
+    return check_dataset_info(info, str(path))
+
+
+def check_dataset_info(info: Any, where: str) -> dict[str, Any]:
+    """``info`` if it has the shape every reader relies on, else one GvaeError saying what is wrong: splits
+    mapping to a count and a list of shards (each with a name and a count), and an integer resolution and
+    channel count."""
+    def fail(what: str) -> GvaeError:
+        return GvaeError(f"{where}: not a gvae dataset description ({what}); repack the data or remove it")
+
+    if not isinstance(info, dict):
+        raise fail("expected a JSON object")
+    for key in ("resolution", "channels"):
+        if not isinstance(info.get(key), int) or isinstance(info.get(key), bool):
+            raise fail(f"{key} must be an integer")
+    splits = info.get("splits")
+    if not isinstance(splits, dict):
+        raise fail("splits must map split names to their shards")
+    for name, entry in splits.items():
+        shards = entry.get("shards") if isinstance(entry, dict) else None
+        if not isinstance(shards, list) or not isinstance(entry.get("count"), int):
+            raise fail(f"splits.{name} needs an integer count and a list of shards")
+        for shard in shards:
+            if not (isinstance(shard, dict) and isinstance(shard.get("name"), str)
+                    and isinstance(shard.get("count"), int)):
+                raise fail(f"each shard of splits.{name} needs a name and an integer count")
+    return info
 
 
 def read_dataset_info(spec: str) -> dict[str, Any] | None:

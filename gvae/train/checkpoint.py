@@ -26,6 +26,8 @@ import shutil
 from pathlib import Path
 
 import torch
+import yaml
+from safetensors import SafetensorError
 from torch import nn
 
 from gvae.errors import GvaeError
@@ -112,10 +114,17 @@ def load_model(run_or_checkpoint: str | Path, ema: bool = True, device: str | to
     from gvae.models import build_model, load_weights
 
     checkpoint = resolve_checkpoint(run_or_checkpoint)
-    recipe = recipe_from_yaml_text((checkpoint / "config.yaml").read_text())
-    model = build_model(recipe)
     weights = checkpoint / (EMA_WEIGHTS if ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
-    load_weights(model, weights)
+    try:
+        recipe = recipe_from_yaml_text((checkpoint / "config.yaml").read_text(encoding="utf-8"))
+        model = build_model(recipe)
+        load_weights(model, weights)
+    except GvaeError as err:
+        raise GvaeError(f"{checkpoint}: {err}") from None
+    except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError, SafetensorError) as err:
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise GvaeError(f"{checkpoint}: its config.yaml or {weights.name} is damaged ({reason}); use another "
+                        "checkpoint") from None
     broken = [name for name, tensor in model.state_dict().items()
               if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if broken:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from gvae.config import Recipe
@@ -151,7 +152,7 @@ class Trainer:
         """Resume from checkpoint ``path``; one GvaeError if it does not fit this recipe or is damaged."""
         try:
             self._restore(path)
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, SafetensorError) as exc:
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise GvaeError(f"cannot resume from {path}: {reason}. Was it written with another recipe (model "
                             "size, kind), or is it damaged? Use another --out, or --resume none") from exc
