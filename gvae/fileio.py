@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import stat
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,23 @@ def write_json_atomic(path: str | os.PathLike, payload: Any, sort_keys: bool = F
     return write_text_atomic(path, text + "\n")
 
 
+_HELD: weakref.WeakSet[DirectoryLock] = weakref.WeakSet()
+
+
+def _drop_locks_in_child() -> None:
+    """A forked child (a data-loader worker, a decoding pool process) shares its parent's open directory and
+    with it the lock, which would then outlive a parent killed with SIGKILL for as long as the orphaned
+    worker lives. Closing the child's copy leaves the lock to the parent alone."""
+    for lock in list(_HELD):
+        if lock._descriptor is not None:
+            os.close(lock._descriptor)
+            lock._descriptor = None
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_locks_in_child)
+
+
 class DirectoryLock:
     """An exclusive advisory lock (``flock``) on a directory, held by this process until :meth:`release`.
 
@@ -88,12 +106,14 @@ class DirectoryLock:
             self.release()
             raise GvaeError(f"{self.directory} is in use by another {what}; wait for it to finish, or use "
                             "another --out") from None
+        _HELD.add(self)
 
     def release(self) -> None:
         if self._descriptor is None:
             return
         os.close(self._descriptor)
         self._descriptor = None
+        _HELD.discard(self)
         if self.created and self.directory.is_dir() and not any(self.directory.iterdir()):
             self.directory.rmdir()
 

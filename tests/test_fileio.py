@@ -82,3 +82,20 @@ def test_a_second_writer_into_a_busy_directory_is_refused_untouched(tmp_path, co
         result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "is in use by another" in result.output, result.output
     assert [p.name for p in out.iterdir()] == ["keep"]
+
+
+def test_a_forked_child_does_not_keep_the_lock_of_a_parent_that_died(tmp_path):
+    """A loader worker orphaned by `kill -9` of its training must not block the rerun."""
+    parent = DirectoryLock(tmp_path / "run", "gvae train")
+    child = os.fork()
+    if child == 0:  # the child outlives its parent's lock, as an orphaned worker would
+        import time
+
+        time.sleep(2)
+        os._exit(0)
+    try:
+        parent.release()
+        with DirectoryLock(tmp_path / "run", "gvae train"):
+            pass
+    finally:
+        os.waitpid(child, 0)
