@@ -86,6 +86,7 @@ def test_a_second_writer_into_a_busy_directory_is_refused_untouched(tmp_path, co
 
 def test_a_forked_child_does_not_keep_the_lock_of_a_parent_that_died(tmp_path):
     """A loader worker orphaned by `kill -9` of its training must not block the rerun."""
+    (tmp_path / "run").mkdir()  # kept on release: the second lock must meet the same directory
     parent = DirectoryLock(tmp_path / "run", "gvae train")
     child = os.fork()
     if child == 0:  # the child outlives its parent's lock, as an orphaned worker would
