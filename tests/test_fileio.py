@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -88,13 +89,14 @@ def test_a_forked_child_does_not_keep_the_lock_of_a_parent_that_died(tmp_path):
     """A loader worker orphaned by `kill -9` of its training must not block the rerun."""
     (tmp_path / "run").mkdir()  # kept on release: the second lock must meet the same directory
     parent = DirectoryLock(tmp_path / "run", "gvae train")
+    started, ready = os.pipe()
     child = os.fork()
     if child == 0:  # the child outlives its parent's lock, as an orphaned worker would
-        import time
-
+        os.write(ready, b"1")  # fork's handlers have run by now
         time.sleep(2)
         os._exit(0)
     try:
+        os.read(started, 1)
         parent.release()
         with DirectoryLock(tmp_path / "run", "gvae train"):
             pass
