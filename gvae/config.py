@@ -88,8 +88,8 @@ class LossConfig:
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
 
     _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "kl_warmup_fraction": (0.0, 1.0),
-               "adv_weight": (0.0, None),
-               "r1_gamma": (0.0, None), "feature_weight": (0.0, None), "pixel_weight": (0.0, None)}
+               "adv_weight": (0.0, None), "r1_gamma": (0.0, None), "feature_weight": (0.0, None),
+               "pixel_weight": (0.0, None)}
 
 
 @dataclass
