@@ -20,14 +20,14 @@ FEATURES=${FEATURES:-"--limit 10000 --epochs 2"}   # the domain classifier's bud
 [ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
 [ -f features/fmnist.safetensors ] || gvae eval train-features --data data/fmnist --out features/fmnist.safetensors $FEATURES
 
-# One run of the budget: train_run RECIPE RUN_DIR [KEY=VALUE ...]. Schedules scale with the budget: the recipes
-# give the KL warm-up (the first tenth) and the weight average's half-life (a twentieth) as fractions of
-# train.max_steps; input-noise annealing over the first half is set here.
+# One run of the budget: train_run RECIPE RUN_DIR [KEY=VALUE ...]. The recipes' schedules scale with
+# train.max_steps: KL warm-up over the first tenth, input-noise annealing over the first half, and a weight
+# average whose half-life is a twentieth of the run.
 train_run() {
   local recipe=$1 out=$2
   shift 2
-  gvae train "$recipe" "$@" train.max_steps="$STEPS" model.input_noise_anneal_steps=$((STEPS / 2)) \
-    train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "$out"
+  gvae train "$recipe" "$@" train.max_steps="$STEPS" train.checkpoint_every="$STEPS" \
+    log.sample_every="$STEPS" --out "$out"
 }
 for seed in $SEEDS; do
   for kind in $KINDS; do

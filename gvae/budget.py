@@ -2,11 +2,13 @@
 
 Why: fixed step counts tuned for a long run break a short one. Measured: ``train.ema_decay: 0.999`` leaves
 0.999^937 = 39% of the initial weights in the average after a 937-step epoch (and generation uses the
-average), and ``loss.kl_warmup_steps: 2000`` leaves beta at 0.47 when that epoch ends. So a recipe may say
-both as fractions of ``train.max_steps``:
+average), and ``loss.kl_warmup_steps: 2000`` leaves beta at 0.47 when that epoch ends. So a recipe may give
+its schedules as fractions of ``train.max_steps``:
 
 * KL warm-up: beta ramps from 0 over ``loss.kl_warmup_steps``, or, when that is null, over
   ``round(loss.kl_warmup_fraction * train.max_steps)`` steps.
+* Input-noise annealing (gvae): likewise ``model.input_noise_anneal_steps`` or
+  ``model.input_noise_anneal_fraction``.
 * Weight average: ``train.ema_decay`` per step, or, when that is null, the decay whose half-life is
   ``train.ema_halflife * train.max_steps`` steps: the initial weights then hold 2^(-1 / ema_halflife) of the
   average at the end (2^-20 for 0.05), whatever the budget. With ``train.ema_warmup`` the decay at step t is
@@ -23,12 +25,19 @@ import math
 from gvae.config import Recipe
 
 
+def _steps(recipe: Recipe, count: int | None, fraction: float) -> int:
+    """An explicit step ``count``, or else ``fraction`` of ``train.max_steps``, rounded."""
+    return count if count is not None else round(fraction * recipe.train.max_steps)
+
+
 def kl_warmup_steps(recipe: Recipe) -> int:
     """Steps over which beta ramps from 0 to ``loss.beta`` (0: no warm-up)."""
-    loss = recipe.loss
-    if loss.kl_warmup_steps is not None:
-        return loss.kl_warmup_steps
-    return round(loss.kl_warmup_fraction * recipe.train.max_steps)
+    return _steps(recipe, recipe.loss.kl_warmup_steps, recipe.loss.kl_warmup_fraction)
+
+
+def input_noise_anneal_steps(recipe: Recipe) -> int:
+    """Steps over which ``model.input_noise`` falls linearly to 0 (0: constant)."""
+    return _steps(recipe, recipe.model.input_noise_anneal_steps, recipe.model.input_noise_anneal_fraction)
 
 
 def ema_decay(recipe: Recipe) -> float:
@@ -66,11 +75,14 @@ def describe(recipe: Recipe) -> list[str]:
     steps, loss, train = recipe.train.max_steps, recipe.loss, recipe.train
     kl_rule = ("loss.kl_warmup_steps" if loss.kl_warmup_steps is not None
                else f"loss.kl_warmup_fraction {loss.kl_warmup_fraction:g} x {steps}")
+    noise_rule = ("model.input_noise_anneal_steps" if recipe.model.input_noise_anneal_steps is not None
+                  else f"model.input_noise_anneal_fraction {recipe.model.input_noise_anneal_fraction:g} x {steps}")
     ema_rule = ("train.ema_decay" if train.ema_decay is not None
                 else f"half-life train.ema_halflife {train.ema_halflife:g} x {steps} = "
                      f"{train.ema_halflife * steps:.1f} steps")
     warmup = ", warmed up as min(decay, (1 + t) / (10 + t))" if train.ema_warmup else ""
     return [f"resolved for train.max_steps = {steps}:",
             f"  KL warm-up: {kl_warmup_steps(recipe)} steps ({kl_rule})",
+            f"  input-noise annealing: {input_noise_anneal_steps(recipe)} steps ({noise_rule})",
             f"  EMA decay: {ema_decay(recipe):.6g} per step ({ema_rule}){warmup}",
             f"  initial weights' share of the EMA at the end: {initial_weight_share(recipe):.3g}"]

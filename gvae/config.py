@@ -62,7 +62,8 @@ class ModelConfig:
     pooling: Literal["max", "avg"] = "max"
     likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
     input_noise: float = 0.05  # sigma_x: std of the noise added to the encoder's input image
-    input_noise_anneal_steps: int = 0  # linearly anneal input_noise to 0 over this many steps (0: constant)
+    input_noise_anneal_steps: int | None = None  # linearly anneal input_noise to 0 over this many steps (0: constant)
+    input_noise_anneal_fraction: float = 0.0  # ... or, when that is null, over this fraction of train.max_steps
     latent_noise: float = 0.0  # std of the noise added to z at the generator's input
     # standardise the posterior means over the batch, per latent dimension (BatchNorm without affine terms):
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
@@ -71,7 +72,8 @@ class ModelConfig:
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
-               "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None), "latent_noise": (0.0, None)}
+               "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None),
+               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None)}
 
 
 @dataclass

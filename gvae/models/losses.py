@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gvae.budget import kl_warmup_steps
+from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.config import LossConfig, Recipe
 from gvae.models.gvae import AEOutput
 
@@ -51,8 +51,9 @@ def schedule_values(recipe: Recipe, step: int) -> dict[str, float]:
     """The scheduled values at ``step``: input noise sigma_x (annealed to 0; gvae only) and the KL weight beta."""
     model = recipe.model
     noise = model.input_noise
-    if model.input_noise_anneal_steps:
-        noise *= 1.0 - _ramp(step, model.input_noise_anneal_steps)
+    anneal_steps = input_noise_anneal_steps(recipe)
+    if anneal_steps:
+        noise *= 1.0 - _ramp(step, anneal_steps)
     return {"input_noise": noise if model.kind == "gvae" else 0.0,
             "beta": recipe.loss.beta * _ramp(step, kl_warmup_steps(recipe))}
 
