@@ -13,10 +13,11 @@ Grey-blob prior samples have a few usual causes, each with its own signature:
   ``agg_kl`` = KL(N(m, diag v) || N(0, I)) of its moment-matched Gaussian, in nats. Where q(z) leaves mass
   of N(0, I) uncovered, prior samples decode to images the generator never learned.
 
-All of it comes from rank 0's last micro-batch of the step, before the backward pass: the gradient norms use
-``torch.autograd.grad`` with ``retain_graph=True``, which leaves every ``.grad`` (and so the step) untouched
-but costs one extra backward per term, which is why it runs on logging steps only. With ``model.latent_norm``
-the posterior means are standardised per batch, so every unit is active by construction.
+The gradient norms and posterior statistics come from the main process's last micro-batch of a step that
+ends on a log line, before its backward pass. The norms use ``torch.autograd.grad`` with
+``retain_graph=True``, which returns the gradients without touching any ``.grad`` (so the step is unchanged)
+but costs one extra backward per term: hence logging steps only. With ``model.latent_norm`` the posterior
+means are standardised per batch, so every unit is active by construction and ``agg_mean_abs`` is ~0.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z|x]) above this 
 
 
 def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
-    """Latent dimensions whose posterior mean varies over the batch: variance of ``mu`` [B, L] over B > threshold."""
+    """Latent dimensions whose posterior mean varies over the batch: unbiased variance of ``mu`` [B, L] over B
+    above ``threshold``."""
     return int((mu.detach().float().var(0) > threshold).sum())
 
 
