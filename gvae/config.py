@@ -62,7 +62,8 @@ class ModelConfig:
     pooling: Literal["max", "avg"] = "max"
     likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
     input_noise: float = 0.05  # sigma_x: std of the noise added to the encoder's input image
-    input_noise_anneal_steps: int = 0  # linearly anneal input_noise to 0 over this many steps (0: constant)
+    input_noise_anneal_steps: int | None = None  # linearly anneal input_noise to 0 over this many steps (0: constant)
+    input_noise_anneal_fraction: float = 0.0  # ... or, when that is null, over this fraction of train.max_steps
     latent_noise: float = 0.0  # std of the noise added to z at the generator's input
     # standardise the posterior means over the batch, per latent dimension (BatchNorm without affine terms):
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
@@ -71,7 +72,8 @@ class ModelConfig:
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
-               "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None), "latent_noise": (0.0, None)}
+               "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None),
+               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None)}
 
 
 @dataclass
@@ -79,15 +81,17 @@ class LossConfig:
     """Weights of the loss terms. The reconstruction term is the likelihood's negative log-density (nats)."""
 
     beta: float = 1.0  # weight of KL(q(z|x) || N(0, I))
-    kl_warmup_steps: int = 0  # linearly raise beta from 0 over this many steps
+    kl_warmup_steps: int | None = None  # linearly raise beta from 0 over this many steps (wins over the fraction)
+    kl_warmup_fraction: float = 0.0  # ... or, when kl_warmup_steps is null, over this fraction of train.max_steps
     adv_weight: float = 0.05  # adversarial term for encoder+generator (gvae, vaegan), per pixel value (x C*H*W)
     adv_loss: Literal["nonsat", "hinge"] = "nonsat"
     r1_gamma: float = 0.0  # R1 gradient penalty on real images (0: off)
     feature_weight: float = 1.0  # vaegan: feature-space reconstruction error, per pixel value (x C*H*W)
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
 
-    _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "adv_weight": (0.0, None),
-               "r1_gamma": (0.0, None), "feature_weight": (0.0, None), "pixel_weight": (0.0, None)}
+    _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "kl_warmup_fraction": (0.0, 1.0),
+               "adv_weight": (0.0, None), "r1_gamma": (0.0, None), "feature_weight": (0.0, None),
+               "pixel_weight": (0.0, None)}
 
 
 @dataclass
@@ -120,14 +124,18 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive non-finite steps before the run stops
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     grad_accum: int = 1
-    ema_decay: float = 0.999
+    # the weight average (see gvae.budget): a fixed decay per step, or (null) the decay whose half-life is
+    # ema_halflife x max_steps, so that the initial weights' share at the end is 2^(-1/ema_halflife)
+    ema_decay: float | None = None
+    ema_halflife: float = 0.05  # a fraction of train.max_steps
+    ema_warmup: bool = True  # decay at step t: min(decay, (1 + t) / (10 + t)), so early averages follow the weights
     # training images on which the EMA model's BatchNorm statistics are re-estimated before it is saved or
     # sampled (0: keep the live model's statistics, which describe other weights)
     ema_bn_images: int = 256
 
     _ranges = {"batch_size": (1, None), "max_steps": (1, None), "checkpoint_every": (1, None),
                "keep_checkpoints": (1, None), "max_bad_steps": (1, None), "grad_accum": (1, None),
-               "ema_decay": (0.0, 1.0), "ema_bn_images": (0, None)}
+               "ema_decay": (0.0, 1.0), "ema_halflife": (0.0, None), "ema_bn_images": (0, None)}
 
 
 @dataclass
@@ -138,6 +146,8 @@ class LogConfig:
     sample_every: int = 500  # steps between sample grids
     num_samples: int = 32  # prior samples (and as many reconstructions) per grid
     tensorboard: bool = True
+    # on logging steps: D accuracies, per-term gradient norms (extra backward passes), posterior health
+    diagnostics: bool = True
 
     _ranges = {"every": (1, None), "sample_every": (1, None), "num_samples": (1, 1024)}
 
@@ -227,6 +237,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 def _check_range(key: str, value: Any, bounds: tuple[Any, Any]) -> None:
     low, high = bounds
+    if value is None:  # an optional key left unset
+        return
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{low} to {high}" if high is not None else f">= {low}"
         raise GvaeError(f"{key}: got {value!r}; must be {span}")

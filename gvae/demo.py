@@ -74,12 +74,12 @@ def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = Non
                  "workers": 0, "shuffle_buffer": 500},  # 16 small PNGs a step: no worker process to start
         "model": {"kind": "gvae", "latent_dim": 16, "channel_base": 128, "channel_min": 4, "channel_max": 64,
                   "dropout": 0.0, "pooling": "avg", "input_noise": 0.05, "latent_norm": True,
-                  "input_noise_anneal_steps": max(1, steps // 2), "latent_noise": 0.05, **size.model},
-        "loss": {"kl_warmup_steps": max(1, steps // 20), "adv_weight": 0.002},
+                  "input_noise_anneal_fraction": 0.5, "latent_noise": 0.05, **size.model},
+        "loss": {"kl_warmup_fraction": 0.05, "adv_weight": 0.002},
         "optim": {"lr": 2.0e-3, "d_lr": 5.0e-4, "betas": [0.5, 0.999]},
-        # EMA over ~steps/10 updates: long enough to smooth, short enough to follow a run of 1000 steps
+        # EMA half-life 7% of the run (70 of 1000 steps): long enough to smooth, short enough to follow it
         "train": {"batch_size": 16, "max_steps": steps, "checkpoint_every": max(1, steps // 4),
-                  "keep_checkpoints": 1, "ema_decay": min(0.99, 1 - 10 / steps)},
+                  "keep_checkpoints": 1, "ema_halflife": 0.07},
         "log": {"every": max(1, steps // 100), "sample_every": max(1, steps // 5), "num_samples": 32,
                 "tensorboard": False},
     }
@@ -110,7 +110,8 @@ def _check_same_run(run_dir: Path, recipe: Recipe) -> None:
         return
     old, new = yaml.safe_load(config.read_text()), recipe.to_dict()
     for recipe_dict in (old, new):
-        recipe_dict["model"].pop("input_noise_anneal_steps", None)  # a schedule, scaled with the steps
+        for schedule in ("input_noise_anneal_steps", "input_noise_anneal_fraction"):  # scaled with the steps
+            recipe_dict["model"].pop(schedule, None)
         recipe_dict["data"].pop("workers", None)
     if (old["data"], old["model"]) != (new["data"], new["model"]):
         raise GvaeError(f"{run_dir} holds a demo run with another model or data; choose another --out or delete it")

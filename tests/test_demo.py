@@ -5,6 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.cli import cli
 from gvae.demo import FULL, QUICK, _check_same_run, demo_recipe
 from gvae.errors import GvaeError
@@ -58,5 +59,5 @@ def test_rerunning_in_the_same_out_with_another_model_is_refused(quick_demo):
 
 def test_steps_scale_the_schedules_of_the_demo_recipe():
     recipe = demo_recipe("data", FULL, steps=400)
-    assert recipe.train.max_steps == 400 and recipe.model.input_noise_anneal_steps == 200
+    assert recipe.train.max_steps == 400 and input_noise_anneal_steps(recipe) == 200 and kl_warmup_steps(recipe) == 20
     assert recipe.data.resolution == 64 and demo_recipe("data").train.max_steps == FULL.steps

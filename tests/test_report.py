@@ -17,7 +17,7 @@ from PIL import Image
 from gvae.cli import cli
 from gvae.errors import GvaeError
 from gvae.report import build_report, find_manifest, write_report
-from gvae.report.figures import group_curves, project_2d
+from gvae.report.figures import diagnostic_panels, group_curves, project_2d
 from gvae.report.views import distant_pair
 from gvae.train.loop import train
 from tests.train_helpers import phantom_data, tiny_recipe
@@ -71,8 +71,8 @@ def test_every_picture_is_an_embedded_png_that_decodes(run, tmp_path):
 
 def test_page_has_every_section_and_the_resolved_recipe(page):
     html = page
-    for title in ("Run", "Samples", "Reconstructions", "Latent interpolation", "Latent space", "Training curves",
-                  "Evaluation", "Generated set", "Recipe"):
+    for title in ("Run", "Samples", "Reconstructions", "Latent interpolation", "Latent space", "Diagnostics",
+                  "Training curves", "Evaluation", "Generated set", "Recipe"):
         assert f">{title}</h2>" in html, title
     assert "channel_base: 128" in html  # from the resolved config.yaml, defaults filled in
     assert "step-00000004" in html  # the checkpoint the model views come from
@@ -139,6 +139,23 @@ def test_interpolation_pair_has_different_labels_when_there_are_any():
 def test_unknown_logged_keys_are_drawn_under_other():
     groups = group_curves([{"step": 1, "nll": 1.0, "d_real": 0.5, "my_metric": 2.0, "note": "text"}])
     assert groups == {"losses": ["nll"], "discriminator": ["d_real"], "other": ["my_metric"]}
+
+
+def test_diagnostics_share_panels_by_kind_and_stay_out_of_the_other_curves():
+    records = [{"step": 1, "d_acc_real": 0.9, "d_acc_fake": 1.0, "gnorm_nll": 3.0, "gnorm_adv": 40.0,
+                "active_units": 5.0, "nll": 1.0}]
+    assert diagnostic_panels(records) == {"discriminator accuracy": ("d_acc_real", "d_acc_fake"),
+                                          "gradient on the generator's last layer": ("gnorm_nll", "gnorm_adv"),
+                                          "active units": ("active_units",)}
+    assert group_curves(records) == {"losses": ["nll"]}
+
+
+def test_a_run_that_logged_no_diagnostics_says_so(run, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(run / "config.yaml", bare / "config.yaml")
+    (bare / "metrics.jsonl").write_text('{"step": 1, "nll": 1.0}\n')
+    assert "holds no diagnostics" in build_report(bare)
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").is_file(), reason="needs Debian's chromium")

@@ -67,10 +67,11 @@ def report(run_dir: str, out: str | None, results: str | None, manifest: str | N
     """Write a self-contained HTML report of a training run (every image embedded; mail it, archive it).
 
     \b
-    It shows the resolved recipe, loss and metric curves from metrics.jsonl, the latest sample grid,
-    held-out images next to their reconstructions, a latent interpolation between two held-out images, the
-    held-out images' latent codes coloured by label (PCA when the latent has more than 2 dimensions), the
-    eval results and the generated set's manifest with a preview. Parts whose inputs are missing say so.
+    It shows the resolved recipe, loss and metric curves and training diagnostics from metrics.jsonl, the
+    latest sample grid, held-out images next to their reconstructions, a latent interpolation between two
+    held-out images, the held-out images' latent codes coloured by label (PCA when the latent has more than
+    2 dimensions), the eval results and the generated set's manifest with a preview. Parts whose inputs are
+    missing say so.
 
     \b
     Examples:

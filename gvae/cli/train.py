@@ -24,6 +24,11 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
     Rerunning the same command resumes exactly where it stopped.
 
+    Besides the loss terms, metrics.jsonl logs diagnostics that show a run going wrong: the discriminator's
+    accuracy on reals, reconstructions and prior samples (d_acc_*), the gradient norm of each weighted loss
+    term on the generator's and encoder's last layers (gnorm_*, gnorm_enc_*), active latent units and the
+    aggregate posterior against N(0, I) (agg_*). log.diagnostics=false turns the costlier ones off.
+
     \b
     Examples:
       gvae train recipes/phantom-64-gvae.yaml train.max_steps=300 --out runs/phantom

@@ -6,9 +6,12 @@ forwards before one backward) and read the autoencoder through the :class:`AEOut
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
     generator_loss(out, x, disc, loss_cfg, beta, kind) -> (total, terms)
+    generator_term_weights(loss_cfg, beta, dims) -> {"nll": ..., "kl": ..., "feature": ..., "adv": ...}
     discriminator_loss(disc, x, out, loss_cfg) -> (total, terms)
 
-``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging.
+``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds scalars for logging: the discriminator's are
+detached, the generator's unweighted terms stay on the graph so that :mod:`gvae.train.diagnostics` can measure
+the gradient each one puts on the networks (detach them before keeping them).
 
 Units: every term is per image, averaged over the batch. The reconstruction term is -log p(x|z) in nats
 (summed over the D = C*H*W pixel values) and the KL term is in nats, so pixel_weight = beta = 1 is the ELBO.
@@ -29,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.config import LossConfig, Recipe
 from gvae.models.gvae import AEOutput
 
@@ -47,15 +51,22 @@ def schedule_values(recipe: Recipe, step: int) -> dict[str, float]:
     """The scheduled values at ``step``: input noise sigma_x (annealed to 0; gvae only) and the KL weight beta."""
     model = recipe.model
     noise = model.input_noise
-    if model.input_noise_anneal_steps:
-        noise *= 1.0 - _ramp(step, model.input_noise_anneal_steps)
+    anneal_steps = input_noise_anneal_steps(recipe)
+    if anneal_steps:
+        noise *= 1.0 - _ramp(step, anneal_steps)
     return {"input_noise": noise if model.kind == "gvae" else 0.0,
-            "beta": recipe.loss.beta * _ramp(step, recipe.loss.kl_warmup_steps)}
+            "beta": recipe.loss.beta * _ramp(step, kl_warmup_steps(recipe))}
 
 
 def _adversarial_generator(logits: torch.Tensor, loss_cfg: LossConfig) -> torch.Tensor:
     """Generator side, mean over fakes: non-saturating -log sigmoid(D(fake)), or -D(fake) for hinge."""
     return F.softplus(-logits).mean() if loss_cfg.adv_loss == "nonsat" else -logits.mean()
+
+
+def generator_term_weights(loss_cfg: LossConfig, beta: float, dims: int) -> dict[str, float]:
+    """The weight of each of :func:`generator_loss`'s terms in its total; ``dims`` = D = C*H*W."""
+    return {"nll": loss_cfg.pixel_weight, "kl": beta, "feature": loss_cfg.feature_weight * dims,
+            "adv": loss_cfg.adv_weight * dims}
 
 
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
@@ -71,7 +82,8 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     dims = x[0].numel()
     nll = -out.log_px_z.mean()
     kl = kl_divergence(out.mu, out.logvar).mean()
-    total = loss_cfg.pixel_weight * nll + beta * kl
+    weights = generator_term_weights(loss_cfg, beta, dims)
+    total = weights["nll"] * nll + weights["kl"] * kl
     terms = {"nll": nll, "kl": kl, "bpd": nll / (dims * math.log(2))}
     if disc is not None:
         fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
@@ -80,14 +92,14 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
         if with_real:
             b = x.shape[0]
             feature = 0.5 * (features[b:2 * b] - features[:b].detach()).square().mean()
-            total = total + loss_cfg.feature_weight * dims * feature
+            total = total + weights["feature"] * feature
             terms["feature"] = feature
             logits = logits[b:]
         adv = _adversarial_generator(logits, loss_cfg)
-        total = total + loss_cfg.adv_weight * dims * adv
+        total = total + weights["adv"] * adv
         terms["adv"] = adv
     terms["total"] = total
-    return total, {name: value.detach() for name, value in terms.items()}
+    return total, terms
 
 
 def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
@@ -96,7 +108,10 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
 
     Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
     each a mean, over reals and over all fakes. R1 (Mescheder et al., 2018) adds r1_gamma / 2 * E|grad_x D(x)|^2
-    on reals. Logged: the mean logits on reals (d_real), reconstructions (d_recon) and prior samples (d_fake).
+    on reals. Logged: the mean logits on reals (d_real), reconstructions (d_recon) and prior samples (d_fake),
+    and the discriminator's accuracy on each: the fraction of reals with D > 0 (d_acc_real), of
+    reconstructions and prior samples with D < 0 (d_acc_recon, d_acc_fake). Accuracies near 1 from the first
+    hundred steps mean the discriminator has won and the adversarial gradient tells the generator little.
     """
     b = x.shape[0]
     real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
@@ -107,9 +122,11 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
         total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     else:
         total = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean()}
+    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean(),
+             "d_acc_real": (real_logits > 0).float().mean(), "d_acc_recon": (fake_logits[:b] < 0).float().mean()}
     if out.fake is not None:
         terms["d_fake"] = fake_logits[b:].mean()
+        terms["d_acc_fake"] = (fake_logits[b:] < 0).float().mean()
     if loss_cfg.r1_gamma > 0:
         (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
         r1 = grad.square().flatten(1).sum(1).mean()

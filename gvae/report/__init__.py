@@ -3,7 +3,7 @@
     from gvae.report import write_report
     path = write_report("runs/phantom")            # -> runs/phantom/report.html
 
-The page holds the resolved recipe, the training curves of metrics.jsonl, the latest sample grid,
+The page holds the resolved recipe, the training curves and diagnostics of metrics.jsonl, the latest sample grid,
 reconstructions of held-out images next to their originals, a latent interpolation between two held-out
 images, a scatter of the held-out images' latent codes coloured by label, the eval results (results.json) and
 the manifest and a preview of a generated set. A part whose inputs are missing (no checkpoint yet, data moved,
@@ -82,6 +82,20 @@ def _curves_section(records: list[dict]) -> Section:
     body = "".join(figure(figures.curves_png(records, keys), f"{name}: {', '.join(keys)}", f"{name} curves")
                    for name, keys in figures.group_curves(records).items())
     return Section("Training curves", body)
+
+
+def _diagnostics_section(records: list[dict]) -> Section:
+    panels = figures.diagnostic_panels(records)
+    if not panels:
+        return Section("Diagnostics", note("metrics.jsonl holds no diagnostics (runs with log.diagnostics: false, "
+                                           "or written before they existed)."))
+    caption = ("What a run going wrong looks like. Discriminator accuracy (reals with D > 0, reconstructions and "
+               "prior samples with D < 0) near 1 from the start: the discriminator has won. Gradient norms of each "
+               "weighted loss term on the last layers: the term far above the others drives the networks. Active "
+               "units well below model.latent_dim: the posterior collapsed. The aggregate posterior's mean |E z|, "
+               "variance (1 for the prior) and KL to N(0, I) far from 0, 1, 0: prior samples land where the "
+               "generator never learned. Logged from one batch on each logging step.")
+    return Section("Diagnostics", figure(figures.panels_png(records, panels), caption, "diagnostics"))
 
 
 def _samples_section(run_dir: Path) -> Section:
@@ -196,7 +210,7 @@ def build_report(run_dir: str | Path, results: str | Path | None = None, manifes
     records = _read_metrics(run_dir)
     model_sections, checkpoint = _model_sections(run_dir, num_images, max_codes, device)
     sections = [_run_section(run_dir, records, checkpoint), _samples_section(run_dir), *model_sections,
-                _curves_section(records),
+                _diagnostics_section(records), _curves_section(records),
                 _results_section(Path(results) if results else find_results(run_dir)),
                 _generated_section(Path(manifest) if manifest else find_manifest(run_dir), preview),
                 _recipe_section(run_dir)]

@@ -21,7 +21,17 @@ CURVE_GROUPS: dict[str, tuple[str, ...]] = {
     "discriminator": ("d_real", "d_recon", "d_fake"),
     "optimisation": ("grad_norm_g", "grad_norm_d", "lr", "beta", "input_noise", "images_per_s"),
 }
-_LOG_SCALE = {"total", "nll", "grad_norm_g", "grad_norm_d"}  # span orders of magnitude early in a run
+# The diagnostics of gvae.train.diagnostics, several curves to a panel so that they compare at a glance.
+DIAGNOSTIC_PANELS: dict[str, tuple[str, ...]] = {
+    "discriminator accuracy": ("d_acc_real", "d_acc_recon", "d_acc_fake"),
+    "gradient on the generator's last layer": ("gnorm_nll", "gnorm_adv", "gnorm_feature"),
+    "gradient on the encoder's last layer": ("gnorm_enc_nll", "gnorm_enc_kl", "gnorm_enc_adv", "gnorm_enc_feature"),
+    "active units": ("active_units",),
+    "aggregate posterior vs N(0, I)": ("agg_mean_abs", "agg_var", "agg_kl"),
+}
+_LOG_SCALE = {"total", "nll", "grad_norm_g", "grad_norm_d",  # span orders of magnitude early in a run
+              "gradient on the generator's last layer", "gradient on the encoder's last layer",
+              "aggregate posterior vs N(0, I)"}
 _COLUMNS = 3
 _DPI = 100
 
@@ -59,24 +69,44 @@ def group_curves(records: list[dict]) -> dict[str, list[str]]:
     logged = {key for record in records for key, value in record.items()
               if key != "step" and isinstance(value, (int, float))}
     groups = {name: [key for key in keys if key in logged] for name, keys in CURVE_GROUPS.items()}
-    named = {key for keys in CURVE_GROUPS.values() for key in keys}
+    named = {key for groups in (CURVE_GROUPS, DIAGNOSTIC_PANELS) for keys in groups.values() for key in keys}
     groups["other"] = sorted(logged - named)
     return {name: keys for name, keys in groups.items() if keys}
 
 
 def curves_png(records: list[dict], keys: list[str]) -> bytes:
     """One small panel per key of ``records`` (metrics.jsonl lines) against the step, :data:`_COLUMNS` a row."""
-    rows = math.ceil(len(keys) / _COLUMNS)
-    fig = Figure(figsize=(4.2 * min(len(keys), _COLUMNS), 2.6 * rows))
-    for index, key in enumerate(keys):
+    return panels_png(records, {key: (key,) for key in keys})
+
+
+def diagnostic_panels(records: list[dict]) -> dict[str, tuple[str, ...]]:
+    """:data:`DIAGNOSTIC_PANELS` with only the keys ``records`` logged; panels left empty are dropped."""
+    logged = {key for record in records for key in record}
+    panels = {title: tuple(key for key in keys if key in logged) for title, keys in DIAGNOSTIC_PANELS.items()}
+    return {title: keys for title, keys in panels.items() if keys}
+
+
+def panels_png(records: list[dict], panels: dict[str, tuple[str, ...]]) -> bytes:
+    """One small panel per title of ``panels``, its keys' curves against the step, :data:`_COLUMNS` a row.
+
+    A panel of one key is drawn in one colour and titled by the key; a panel of several has a legend.
+    """
+    rows = math.ceil(len(panels) / _COLUMNS)
+    fig = Figure(figsize=(4.2 * min(len(panels), _COLUMNS), 2.6 * rows))
+    for index, (title, keys) in enumerate(panels.items()):
         ax = fig.add_subplot(rows, _COLUMNS, index + 1)
-        points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
-        steps, values = zip(*points, strict=True) if points else ((), ())
-        values = np.asarray(values, dtype=float)
-        ax.plot(steps, values, lw=1.2, color="#1f5f99")
-        if key in _LOG_SCALE and values.size and np.all(values[np.isfinite(values)] > 0):
+        positive = True
+        for key in keys:
+            points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
+            steps, values = zip(*points, strict=True) if points else ((), ())
+            values = np.asarray(values, dtype=float)
+            ax.plot(steps, values, lw=1.2, label=key, **({"color": "#1f5f99"} if len(keys) == 1 else {}))
+            positive = positive and bool(values.size) and bool(np.all(values[np.isfinite(values)] > 0))
+        if title in _LOG_SCALE and positive:
             ax.set_yscale("log")
-        ax.set_title(key, fontsize=10)
+        if len(keys) > 1:
+            ax.legend(fontsize=7, loc="best")
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)

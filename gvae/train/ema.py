@@ -22,8 +22,13 @@ class EMA:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, live: nn.Module, zero3: bool = False) -> None:
-        """Move the average towards ``live`` (the unwrapped model being trained)."""
+    def update(self, live: nn.Module, zero3: bool = False, decay: float | None = None) -> None:
+        """Move the average towards ``live`` (the unwrapped model being trained) by 1 - ``decay``.
+
+        ``decay`` defaults to the constructor's; the training loop passes each step's (see
+        :func:`gvae.budget.ema_decay_at`).
+        """
+        decay = self.decay if decay is None else decay
         params = list(live.parameters())
         gather = contextlib.nullcontext()
         if zero3:
@@ -32,7 +37,7 @@ class EMA:
             gather = deepspeed.zero.GatheredParameters(params, modifier_rank=None)
         with gather:
             for avg, cur in zip(self.model.parameters(), params, strict=True):
-                avg.lerp_(cur.detach().to(avg.dtype), 1.0 - self.decay)
+                avg.lerp_(cur.detach().to(avg.dtype), 1.0 - decay)
         for avg, cur in zip(self.model.buffers(), live.buffers(), strict=True):
             avg.copy_(cur)
 

@@ -11,7 +11,8 @@ A step, per optimizer update:
    still gathers D's parameters, through the hooks it installs on the module itself.
 2. discriminator: on the same micro-batches and the detached fakes of step 1, one forward on
    cat(real, recon, fake) per micro-batch; clip, step.
-3. EMA update; log, sample grid and checkpoint on their schedules.
+3. EMA update; log, sample grid and checkpoint on their schedules. On a step that ends on a log line, the
+   generator's last micro-batch is also measured by :mod:`gvae.train.diagnostics` before its backward.
 
 A non-finite loss on any rank skips the step on every rank, with no gradient of its micro-batches left
 behind (see ``Trainer._backward``); ``train.max_bad_steps`` in a row stop the run with the last checkpoint
@@ -34,13 +35,15 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
+from gvae.budget import ema_decay, ema_decay_at
 from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
 from gvae.errors import GvaeError
 from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_atomic
 from gvae.models import build_model
-from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
+from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
 from gvae.train import checkpoint as ckpt
+from gvae.train.diagnostics import generator_diagnostics
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
 from gvae.train.monitor import Monitor
@@ -92,7 +95,7 @@ class Trainer:
 
         set_seed(recipe.train.seed)  # identical initial weights on every rank
         self.model = build_model(recipe)
-        self.ema = EMA(self.model, recipe.train.ema_decay)
+        self.ema = EMA(self.model, ema_decay(recipe))
         self.loader = TrainLoader(
             recipe.data.train, batch_size=recipe.train.batch_size, resolution=recipe.data.resolution,
             channels=recipe.data.channels, rank=self.rank, world_size=self.world, workers=recipe.data.workers,
@@ -119,6 +122,7 @@ class Trainer:
                                recipe.train.batch_size * recipe.train.grad_accum * self.world)
         self._fixed = None
         self._calibrated_at = -1
+        self.diagnostics: dict[str, float] = {}  # of the last step, when it was a logging step
 
     # ---------------------------------------------------------------- start, resume, checkpoint
     def _start_or_resume(self, resume: str) -> Path | None:
@@ -264,6 +268,8 @@ class Trainer:
         lr = self._set_lr()
         terms: dict[str, torch.Tensor] = {}
         outs = []
+        self.diagnostics = {}
+        diagnose = r.log.diagnostics and self._is_log_step(self.step + 1) and self.accs.main.is_main_process
         if self.disc is not None:
             self.model.disc.requires_grad_(False)
         for i, (x, _) in enumerate(micro):
@@ -273,6 +279,10 @@ class Trainer:
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"])
                 loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
+                if diagnose and i == len(micro) - 1:
+                    weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
+                    self.diagnostics = generator_diagnostics(out, parts, weights, self.model.ae,
+                                                             gradients=not self.zero3)  # ZeRO-3: partitioned
                 finite = self._backward(self.accs.g, loss, i)
             if not finite:
                 return self._skip()
@@ -295,7 +305,7 @@ class Trainer:
             self.opt_d.step()
             self.opt_d.zero_grad(set_to_none=True)
 
-        self.ema.update(self.model, zero3=self.zero3)
+        self.ema.update(self.model, zero3=self.zero3, decay=ema_decay_at(r, self.step))
         self.bad_steps = 0
         self.step += 1
         terms.update(lr=torch.tensor(lr), beta=torch.tensor(sched["beta"]),
@@ -303,6 +313,7 @@ class Trainer:
         return terms
 
     def _skip(self) -> None:
+        self.diagnostics = {}
         for opt in (self.opt_g, self.opt_d):
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
@@ -347,6 +358,10 @@ class Trainer:
         recon = model.decode(model.encode(real)[0])
         return self.monitor.save_grid(self.step, [samples[i:i + 8] for i in range(0, n, 8)] + [real, recon])
 
+    def _is_log_step(self, step: int) -> bool:
+        """Whether a metrics line is written once ``step`` steps are done."""
+        return step % self.recipe.log.every == 0 or step == self.recipe.train.max_steps
+
     def fit(self) -> dict:
         r = self.recipe
         acc = self.accs.main
@@ -363,8 +378,8 @@ class Trainer:
                 if terms is not None:
                     _accumulate(window, terms, 1)
                     window_steps += 1
-                if (self.step % r.log.every == 0 or self.step == r.train.max_steps) and window_steps:
-                    last = {k: float(v) / window_steps for k, v in window.items()}
+                if self._is_log_step(self.step) and window_steps:
+                    last = {k: float(v) / window_steps for k, v in window.items()} | self.diagnostics
                     last["images_per_s"] = self.monitor.images_per_second(self.step)
                     self.monitor.log(self.step, last)
                     bar.set_postfix({k: f"{last[k]:.3g}" for k in ("total", "d_loss", "images_per_s") if k in last})

@@ -1,7 +1,8 @@
 """What a run shows while it trains: metrics.jsonl, TensorBoard events, sample grids, a progress bar.
 
 Only the main process writes. ``metrics.jsonl`` has one JSON object per log step, every loss term, grad
-norms, learning rates, images/s and D(real)/D(fake) means; a resumed run appends to it.
+norms, learning rates, images/s, D(real)/D(fake) means and the diagnostics of :mod:`gvae.train.diagnostics`;
+a resumed run appends to it.
 """
 
 from __future__ import annotations
