@@ -34,9 +34,10 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from gvae.config import Recipe
-from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
+from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
 from gvae.models import build_model
+from gvae.models.conditioning import with_data_classes
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
 from gvae.train import checkpoint as ckpt
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
@@ -64,18 +65,20 @@ def make_optimizer(params, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
 
 
-def check_data(recipe: Recipe) -> None:
-    """Fail before any model is built when the data cannot be found."""
+def check_data(recipe: Recipe) -> Recipe:
+    """Fail before any model is built when the data cannot be found; returns the recipe with the data's classes
+    filled in for a conditional model (see :func:`gvae.models.conditioning.with_data_classes`)."""
     if not recipe.data.train:
         raise GvaeError("data.train is empty; set it in the recipe or on the command line (data.train=PATH)")
     resolve_shards(recipe.data.train, "train")
+    return with_data_classes(recipe, read_dataset_info(recipe.data.train), recipe.data.train)
 
 
 class Trainer:
     """Owns the models, optimizers, loader and run directory of one training run."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True):
-        check_data(recipe)
+        recipe = check_data(recipe)
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -248,17 +251,19 @@ class Trainer:
         outs = []
         if self.disc is not None:
             self.model.disc.requires_grad_(False)
-        for i, (x, _) in enumerate(micro):
+        for i, (x, y) in enumerate(micro):
             x = x.to(self.device, non_blocking=True)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
                        if self.disc is not None else None)  # prior samples only feed the adversarial term
+            labels, prior_labels = self._labels(y, z_prior is not None)
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
-                out = self.ae(x, z_prior, sched["input_noise"])
-                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
+                out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
+                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind,
+                                             labels=labels)
                 finite = self._backward(self.accs.g, loss, i)
             if not finite:
                 return self._skip()
-            outs.append((x, _detached(out)))
+            outs.append((x, labels, _detached(out)))
             _accumulate(terms, parts, len(micro))
         terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
         self.opt_g.step()
@@ -266,9 +271,9 @@ class Trainer:
 
         if self.disc is not None:
             self.model.disc.requires_grad_(True)
-            for i, (x, out) in enumerate(outs):
+            for i, (x, labels, out) in enumerate(outs):
                 with self._micro_batch(self.accs.d, self.disc, i == len(outs) - 1):
-                    loss, parts = discriminator_loss(self.disc, x, out, r.loss)
+                    loss, parts = discriminator_loss(self.disc, x, out, r.loss, labels=labels)
                     finite = self._backward(self.accs.d, loss, i)
                 if not finite:
                     return self._skip()
@@ -283,6 +288,19 @@ class Trainer:
         terms.update(lr=torch.tensor(lr), beta=torch.tensor(sched["beta"]),
                      input_noise=torch.tensor(sched["input_noise"]))
         return terms
+
+    def _labels(self, y: torch.Tensor, with_prior: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(labels of the batch, labels of its prior samples) on the device for a conditional model, else Nones.
+
+        The prior samples take a shuffled copy of the batch's labels, so their classes follow the data's.
+        """
+        if not self.model.num_classes:
+            return None, None
+        if bool((y < 0).any()):
+            raise GvaeError(f"model.conditional: true, but {self.recipe.data.train} holds unlabelled samples "
+                            f"(label -1); a conditional run needs every training image labelled")
+        labels = y.to(self.device, non_blocking=True)
+        return labels, labels[torch.randperm(len(labels), device=self.device)] if with_prior else None
 
     def _skip(self) -> None:
         for opt in (self.opt_g, self.opt_d):
@@ -304,14 +322,20 @@ class Trainer:
         n, size = self.recipe.train.ema_bn_images, self.recipe.train.batch_size
         if n == 0 or self._calibrated_at == self.step:
             return
-        images = (torch.from_numpy(s["image"]) for s in iter_samples(self.recipe.data.train, "train", limit=n))
-        batches = iter(lambda: list(itertools.islice(images, size)), [])
-        self.ema.recalibrate_batchnorm((torch.stack(batch) for batch in batches), seed=self.recipe.train.seed)
+        samples = ((torch.from_numpy(s["image"]), s["label"])
+                   for s in iter_samples(self.recipe.data.train, "train", limit=n))
+        batches = iter(lambda: list(itertools.islice(samples, size)), [])
+        self.ema.recalibrate_batchnorm(((torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch]))
+                                        for batch in batches), seed=self.recipe.train.seed)
         self._calibrated_at = self.step
 
     @torch.no_grad()
     def save_samples(self) -> Path | None:
-        """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA)."""
+        """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA).
+
+        A conditional model's prior sample i is of class i % num_classes, so with up to 8 classes each column
+        of the grid is one class.
+        """
         if not self.accs.main.is_main_process:
             return None
         n = self.recipe.log.num_samples
@@ -320,13 +344,14 @@ class Trainer:
             z = torch.randn(n, self.model.latent_dim, generator=gen)
             source = self.recipe.data.val or self.recipe.data.train
             split = "val" if self.recipe.data.val else "train"
-            real, _ = load_images(source, split=split, limit=min(n, 8))
-            self._fixed = (z.to(self.device), real.to(self.device))
-        z, real = self._fixed
+            real, real_labels = load_images(source, split=split, limit=min(n, 8))
+            z_labels = torch.arange(n) % max(1, self.model.num_classes)
+            self._fixed = tuple(t.to(self.device) for t in (z, z_labels, real, real_labels))
+        z, z_labels, real, real_labels = self._fixed
         self._calibrate_ema()
         model = self.ema.model
-        samples = model.decode(z)
-        recon = model.decode(model.encode(real)[0])
+        samples = model.decode(z, z_labels)
+        recon = model.decode(model.encode(real, real_labels)[0], real_labels)
         return self.monitor.save_grid(self.step, [samples[i:i + 8] for i in range(0, n, 8)] + [real, recon])
 
     def fit(self) -> dict:
