@@ -187,6 +187,20 @@ def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["cpu-ddp", "cpu-zero3"])
+def test_two_processes_train_a_conditional_model_to_identical_parameters(tmp_path, config):
+    pytest.importorskip("deepspeed")
+    from tests.test_train import launch
+
+    data = phantom_data(tmp_path / "phantoms")
+    (start, _), (end0, end1) = launch(config, tmp_path, data, steps=2, overrides=["model.conditional=true"])
+    assert any("embed" in name for name in end0)
+    for name in end0:
+        torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(start[k], end0[k]) for k in start)
+
+
 # ---------------------------------------------------------------- generation
 @pytest.fixture(scope="module")
 def labelled_set(tmp_path_factory, run):
