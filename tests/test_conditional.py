@@ -126,6 +126,28 @@ def test_projection_term_is_the_class_embedding_dotted_with_the_features():
     assert (as_a - as_b).abs().min() > 0
 
 
+@pytest.mark.parametrize("kind", ["gvae", "vae", "vae-dense", "vaegan"])
+def test_every_kind_takes_labels_through_a_training_step(kind):
+    from gvae.config import LossConfig
+    from gvae.models.losses import discriminator_loss, generator_loss
+
+    model = narrow_model(kind, class_names=["a", "b", "c"], conditional=True)
+    x, labels = images(4, 1, 32), torch.tensor([0, 1, 2, 1])
+    z_prior = torch.randn(4, model.latent_dim) if model.disc is not None else None
+    prior_labels = labels.flip(0) if z_prior is not None else None
+    out = model.ae(x, z_prior, 0.05, labels, prior_labels)
+    assert out.recon.shape == x.shape
+    assert out.fake_labels is prior_labels
+    loss, _ = generator_loss(out, x, model.disc, LossConfig(), 1.0, kind, labels=labels)
+    if model.disc is not None:
+        loss = loss + discriminator_loss(model.disc, x, out, LossConfig(), labels=labels)[0]
+    loss.backward()
+    embeddings = [name for name, p in model.named_parameters() if name.endswith("embed.weight")]
+    assert len(embeddings) == (3 if model.disc is not None else 2)
+    for name in embeddings:
+        assert model.get_parameter(name).grad.abs().sum() > 0, name
+
+
 @pytest.mark.parametrize("call", ["encode", "decode", "sample", "disc"])
 def test_a_conditional_model_called_without_labels_says_so(call):
     model = narrow_model("gvae", class_names=["a", "b"], conditional=True).eval()

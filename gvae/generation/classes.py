@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import dataclass
 
 from gvae.errors import GvaeError
 from gvae.generation.latents import mix_seed
@@ -26,21 +25,18 @@ LABEL_DRAW = -1  # the "attempt" slot of the label's seed: candidates use attemp
 BALANCES = ("data", "uniform")
 
 
-@dataclass(frozen=True)
 class ClassDraw:
     """Draws labels in proportion to ``weights`` (one per class of the model; 0 leaves a class out)."""
 
-    weights: tuple[float, ...]
-    seed: int
-
-    def __post_init__(self):
-        if not sum(self.weights) > 0:
+    def __init__(self, weights: tuple[float, ...], seed: int):
+        if not sum(weights) > 0:
             raise GvaeError("no class has a positive weight to draw from")
+        self.weights, self.seed = tuple(weights), seed
+        self._cumulative = list(itertools.accumulate(self.weights))
 
     def label(self, stream: int, index: int) -> int:
         u = (mix_seed(self.seed, stream, index, LABEL_DRAW) >> 10) / float(1 << 53)
-        cumulative = list(itertools.accumulate(self.weights))
-        position = bisect.bisect_right(cumulative, u * cumulative[-1])
+        position = bisect.bisect_right(self._cumulative, u * self._cumulative[-1])
         return min(position, len(self.weights) - 1)
 
     def labels(self, stream: int, indices: list[int]) -> list[int]:
@@ -48,7 +44,7 @@ class ClassDraw:
 
     def describe(self) -> dict:
         """What the manifest records (and what makes two sets the same): the normalised weights."""
-        total = sum(self.weights)
+        total = self._cumulative[-1]
         return {"weights": [round(w / total, 12) for w in self.weights]}
 
 
