@@ -65,20 +65,19 @@ def make_optimizer(params, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
 
 
-def check_data(recipe: Recipe) -> Recipe:
-    """Fail before any model is built when the data cannot be found; returns the recipe with the data's classes
-    filled in for a conditional model (see :func:`gvae.models.conditioning.with_data_classes`)."""
+def check_data(recipe: Recipe) -> None:
+    """Fail before any model is built when the data cannot be found."""
     if not recipe.data.train:
         raise GvaeError("data.train is empty; set it in the recipe or on the command line (data.train=PATH)")
     resolve_shards(recipe.data.train, "train")
-    return with_data_classes(recipe, read_dataset_info(recipe.data.train), recipe.data.train)
 
 
 class Trainer:
     """Owns the models, optimizers, loader and run directory of one training run."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True):
-        recipe = check_data(recipe)
+        check_data(recipe)
+        recipe = with_data_classes(recipe, read_dataset_info(recipe.data.train), recipe.data.train)
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.progress = progress
