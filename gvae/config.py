@@ -69,6 +69,11 @@ class ModelConfig:
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
     latent_norm: bool = False
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
+    # class-conditional: encoder, generator and discriminator see the label (see gvae.models.conditioning);
+    # the classes come from the training data's dataset.json label_names when training starts
+    conditional: bool = False
+    class_names: list[str] = field(default_factory=list)  # filled in from the data; index = label
+    class_counts: list[int] = field(default_factory=list)  # training images per class, from the data
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
@@ -270,6 +275,12 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(
             f"model.channel_min: got {recipe.model.channel_min}; must not exceed model.channel_max "
             f"({recipe.model.channel_max})")
+    if (recipe.model.class_names or recipe.model.class_counts) and not recipe.model.conditional:
+        raise GvaeError("model.class_names: set for an unconditional model; they belong to model.conditional: true "
+                        "(and are read from the training data)")
+    if recipe.model.class_counts and len(recipe.model.class_counts) != len(recipe.model.class_names):
+        raise GvaeError(f"model.class_counts: {len(recipe.model.class_counts)} counts for "
+                        f"{len(recipe.model.class_names)} model.class_names")
     if recipe.optim.name == "adam" and (len(recipe.optim.betas) != 2 or
                                         not all(0 <= b < 1 for b in recipe.optim.betas)):
         raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers in [0, 1), e.g. [0.5, 0.999]")

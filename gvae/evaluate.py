@@ -10,6 +10,10 @@ Work is cut into blocks of :data:`BLOCK` images, each with its own random stream
 block index). When torch.distributed is initialised (``accelerate launch``), rank r takes blocks r, r + W,
 ..., the blocks are gathered in order, and rank 0 computes the set-level metrics: the results are the same
 for any number of processes. Rank 0 holds all generated images in memory (N x C x H x W float32).
+
+A class-conditional model is given the held-out images' labels wherever it encodes or decodes them (recon,
+elbo, iwae, denoise), and its prior samples take labels drawn from the held-out labels (so their classes
+follow the data's frequencies) from a stream of their own.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from gvae.fileio import write_json_atomic
 log = logging.getLogger(__name__)
 
 BLOCK = 64
-_SAMPLES, _ELBO, _IWAE, _DENOISE = range(4)  # purposes, each with its own random streams
+_SAMPLES, _ELBO, _IWAE, _DENOISE, _LABELS = range(5)  # purposes, each with its own random streams
 
 
 @dataclass
@@ -220,22 +224,64 @@ def _blockwise(n: int, fn: Callable[[slice, int], dict[str, torch.Tensor]]) -> d
     return {key: torch.cat([block[key] for block in ordered]) for key in ordered[0]}
 
 
-def _per_image_terms(model, real: torch.Tensor, needed: set[str], seed: int, iwae_k: int,
-                     batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
-    def reconstruct(x):
-        return model.decode(model.encode(x)[0])
+class _Labelled:
+    """The model seen through the metrics' model-agnostic ``encode(x)`` / ``log_px_z(x, z)`` / ``reconstruct(x)``:
+    ``labels`` are those of the rows it is called on ([B]), one label (int) for any rows, or None for an
+    unconditional model, which is then called without labels (any object with encode/decode/log_px_z works)."""
 
+    def __init__(self, model, labels: torch.Tensor | int | None):
+        self.model, self.labels = model, labels
+
+    def _extra(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.labels is None:
+            return ()
+        if isinstance(self.labels, int):
+            return (torch.full((len(x),), self.labels, dtype=torch.int64, device=x.device),)
+        return (self.labels,)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.encode(x, *self._extra(x))
+
+    def log_px_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model.log_px_z(x, z, *self._extra(x))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(self.encode(x)[0], *self._extra(x))
+
+
+def _num_classes(model) -> int:
+    return getattr(model, "num_classes", 0)  # models without the attribute are unconditional
+
+
+def _iwae(model, x: torch.Tensor, labels: torch.Tensor, k: int, batch_size: int,
+          generator: torch.Generator) -> torch.Tensor:
+    """IWAE [B] of a block. The bound regroups and repeats its rows, so a conditional model's images go in one
+    call per class, each with that one label."""
+    if not _num_classes(model):
+        return M.iwae_log_likelihood(model.encode, model.log_px_z, x, k, batch_size=batch_size, generator=generator)
+    out = torch.empty(len(x), dtype=torch.float64, device=x.device)
+    for label in labels.unique().tolist():
+        rows = labels == label
+        one = _Labelled(model, int(label))
+        out[rows] = M.iwae_log_likelihood(one.encode, one.log_px_z, x[rows], k, batch_size=batch_size,
+                                          generator=generator)
+    return out
+
+
+def _per_image_terms(model, real: torch.Tensor, labels: torch.Tensor, needed: set[str], seed: int, iwae_k: int,
+                     batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
     def block(rows: slice, j: int) -> dict[str, torch.Tensor]:
-        x = real[rows].to(device)
+        x, y = real[rows].to(device), labels[rows].to(device)
+        seen = _Labelled(model, y if _num_classes(model) else None)
+        reconstruct = seen.reconstruct
         out = {}
         if "recon" in needed:
             out.update({f"recon_{k}": v for k, v in M.reconstruction_errors(x, reconstruct(x)).items()})
         if "elbo" in needed:
-            terms = M.elbo_terms(model.encode, model.log_px_z, x, generator=_stream(seed, _ELBO, j, device))
+            terms = M.elbo_terms(seen.encode, seen.log_px_z, x, generator=_stream(seed, _ELBO, j, device))
             out.update({"elbo": terms["elbo"], "elbo_log_px_z": terms["log_px_z"], "elbo_kl": terms["kl"]})
         if "iwae" in needed:
-            out["iwae"] = M.iwae_log_likelihood(model.encode, model.log_px_z, x, iwae_k, batch_size=batch_size,
-                                                generator=_stream(seed, _IWAE, j, device))
+            out["iwae"] = _iwae(model, x, y, iwae_k, batch_size, _stream(seed, _IWAE, j, device))
         if "denoise" in needed:
             g = _stream(seed, _DENOISE, j, device)
             for sigma in M.NOISE_LEVELS:
@@ -264,18 +310,30 @@ def _check(model, real: torch.Tensor, train: torch.Tensor | None, chosen: list[M
             raise GvaeError(f"{metric.name} needs training images (give --train-data)")
 
 
+def _held_out_labels(model, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The held-out labels [N] (all -1 when not given); a conditional model refuses unlabelled images."""
+    labels = torch.full((len(real),), -1, dtype=torch.int64) if labels is None else labels.long().cpu()
+    k = _num_classes(model)
+    if k and len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise GvaeError(f"the model is class-conditional ({k} classes) but the held-out data has "
+                        f"images without a label of those classes; evaluate on labelled data packed like its "
+                        f"training data")
+    return labels
+
+
 @torch.no_grad()
 def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None, metrics: list[str],
              num_samples: int, iwae_k: int, seed: int, features: M.Features | None = None,
              batch_size: int = 256, temperature: float = 1.0, msssim_pairs: int = 1000,
-             device: str | torch.device = "cpu") -> dict[str, dict]:
+             device: str | torch.device = "cpu", real_labels: torch.Tensor | None = None) -> dict[str, dict]:
     """Evaluate ``model`` and return the results.json "metrics" mapping (on rank 0; {} on other ranks).
 
     ``real_images`` [N, C, H, W] in [0, 1] are held-out images (per-image metrics use all of them);
     ``train_images`` (or None) are for memorisation; ``metrics`` are :data:`METRICS` names; ``num_samples``
     images are drawn from the prior at ``temperature``; ``iwae_k`` importance samples per image; ``features``
-    is the feature network for fid/kid/isc/prc. Raises GvaeError for data the model cannot have made and
-    for too few images for a metric.
+    is the feature network for fid/kid/isc/prc. ``real_labels`` int64 [N] (-1: none) are the held-out images'
+    labels, which a conditional model needs (see the module docstring). Raises GvaeError for data the model
+    cannot have made, for too few images for a metric and for a conditional model without held-out labels.
     """
     chosen = [METRICS[name] for name in metrics]
     _check(model, real_images, train_images, chosen, num_samples)
@@ -284,11 +342,17 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
                         f"(give --feature-weights)")
     device = torch.device(device)
     needed = {term for m in chosen for term in m.per_image}
-    per_image = _per_image_terms(model, real_images, needed, seed, iwae_k, batch_size, device)
+    labels = _held_out_labels(model, real_images, real_labels)
+    per_image = _per_image_terms(model, real_images, labels, needed, seed, iwae_k, batch_size, device)
     if any(m.min_generated for m in chosen):
         def draw(rows: slice, j: int) -> dict[str, torch.Tensor]:
             n = rows.stop - rows.start
-            return {"x": model.sample(n, generator=_stream(seed, _SAMPLES, j, device), temperature=temperature)}
+            extra = {}
+            if _num_classes(model):  # classes with the held-out images' frequencies
+                picks = torch.randint(len(labels), (n,), generator=_stream(seed, _LABELS, j, torch.device("cpu")))
+                extra["labels"] = labels[picks]
+            return {"x": model.sample(n, generator=_stream(seed, _SAMPLES, j, device), temperature=temperature,
+                                      **extra)}
 
         generated = _blockwise(num_samples, draw)["x"].float()
     else:
@@ -356,7 +420,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     names, explicit = parse_metrics(protocol.metrics), protocol.metrics.strip() != "all"
     skipped: dict[str, str] = {}
     model = gvae.load(source, ema=True, device=device)
-    real, _ = load_images(protocol.data, split="val", limit=protocol.num_real)
+    real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))
         names = [n for n in names if n not in skipped]
@@ -379,8 +443,9 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     names = [n for n in names if n not in skipped]
     results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
                        features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,
-                       msssim_pairs=protocol.msssim_pairs, device=device)
-    model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels")}
+                       msssim_pairs=protocol.msssim_pairs, device=device, real_labels=real_labels)
+    model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels",
+                                                        "class_names")}
     return {"checkpoint": str(getattr(model, "checkpoint_path", source)), "data": protocol.data,
             "protocol": {**asdict(protocol), "evaluated": names, "world_size": _rank_world()[1], "model": model_info},
             "metrics": results, "skipped": skipped}

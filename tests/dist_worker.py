@@ -24,8 +24,8 @@ def poison(trainer: Trainer, step: int, micro: int) -> None:
     """Make rank 0's generator loss NaN on one micro-batch; the other ranks stay finite."""
     real, steps_seen = loop.generator_loss, []
 
-    def poisoned(*args):
-        loss, parts = real(*args)
+    def poisoned(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
         steps_seen.append(trainer.step)
         if trainer.rank == 0 and trainer.step == step and steps_seen.count(step) == micro + 1:
             loss = loss * float("nan")

@@ -37,8 +37,8 @@ def _damage(path, how):
         path.write_bytes(b"\x00garbage{")
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage"])
-@pytest.mark.parametrize("name", ["ema.safetensors", "config.yaml"])
+@pytest.mark.parametrize(("name", "how"), [("ema.safetensors", "truncated"), ("ema.safetensors", "garbage"),
+                                           ("config.yaml", "garbage")])
 def test_a_damaged_checkpoint_file_is_one_line_in_generate_and_eval(run, tmp_path, name, how):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)

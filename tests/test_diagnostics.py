@@ -66,7 +66,7 @@ class FixedLogits(nn.Module):
         super().__init__()
         self.logits = torch.tensor(logits)
 
-    def forward(self, images):
+    def forward(self, images, labels=None):
         assert len(images) == len(self.logits)
         return self.logits, None
 

@@ -320,3 +320,32 @@ def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(run, tmp_path):
         assert result.exit_code == 1 and result.output.startswith("Error: "), result.output
         assert "non-finite values" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists() and not (tmp_path / "r.json").exists()
+@pytest.mark.parametrize(("option", "message"), [
+    (["--class", "0"], "--class: this model is unconditional"),
+    (["--class-balance", "uniform"], "--class-balance: this model is unconditional"),
+])
+def test_class_options_on_an_unconditional_model_are_one_error_line(run, tmp_path, option, message):
+    result = CliRunner().invoke(cli, ["generate", str(run), "--num", "4", "--out", str(tmp_path / "o"), *option])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_imagefolder_of_an_unconditional_model_is_one_unlabelled_folder(reference, run, tmp_path):
+    out = tmp_path / "folders"
+    manifest = make(run, out, fmt="imagefolder")
+    assert manifest["class_counts"] == {} and manifest["labels"] is None
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["unlabelled"]
+    hashes = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "unlabelled").iterdir()}
+    assert hashes == sample_hashes(reference[0])
+
+
+def test_imagefolder_from_data_uses_the_source_label_names(run, data, tmp_path):
+    out = tmp_path / "folders"
+    make(run, out, num=None, from_data=str(data), fmt="imagefolder")
+    names = json.loads((data / "dataset.json").read_text())["label_names"]
+    for line in (out / "000000.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        assert entry["file"] == f"{names[entry['cls']]}/{entry['__key__']}.png"
+        assert (out / entry["file"]).is_file()

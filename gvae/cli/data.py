@@ -80,10 +80,12 @@ def data() -> None:
 @click.option("--overwrite", is_flag=True,
               help="Replace a packed dataset already in OUT, once the new pack has succeeded (a failed pack "
                    "leaves it as it was).")
+@click.option("--per-class", type=click.IntRange(1), default=None, metavar="K",
+              help="Keep at most K train images per class (the first K in the seeded order; val is kept whole).")
 @click.pass_context
 def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, channels: str | None, bits: str,
          shard_size: int, val_fraction: float, window, slice_range, labels_from_dirs: bool, num: int | None,
-         seed: int, workers: int, max_bad_fraction: float, overwrite: bool) -> None:
+         seed: int, workers: int, max_bad_fraction: float, overwrite: bool, per_class: int | None) -> None:
     """Pack SRC into WebDataset shards: OUT/train-000000.tar ..., OUT/val-000000.tar ..., OUT/dataset.json.
 
     Images are centre-cropped to a square and resized to --resolution. The order and the train/val split
@@ -96,6 +98,8 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
       gvae data pack - --kind phantom --num 2000 --resolution 64 --out data/phantom
       gvae data pack photos/ --kind imagefolder --labels-from-dirs --resolution 128 --out data/photos
       gvae data pack /usr/share/datasets/fashion-mnist --kind idx --resolution 32 --out data/fmnist
+      gvae data pack /usr/share/datasets/fashion-mnist --kind idx --resolution 32 --per-class 100 \
+          --out data/fmnist-small
       gvae data pack scans/ --kind dicom --window -160,240 --bits 16 --resolution 256 --out data/ct
     """
     from gvae.data.pack import PackConfig
@@ -105,7 +109,7 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
         src=src, kind=kind, out=out, resolution=resolution, channels=int(channels) if channels else None,
         bits=int(bits), window=window, labels_from_dirs=labels_from_dirs, num=num, seed=seed,
         slice_range=slice_range, shard_size=shard_size, val_fraction=val_fraction, workers=workers,
-        max_bad_fraction=max_bad_fraction, overwrite=overwrite, command=_command_line(ctx)))
+        max_bad_fraction=max_bad_fraction, overwrite=overwrite, per_class=per_class, command=_command_line(ctx)))
     counts = ", ".join(f"{split} {entry['count']} in {len(entry['shards'])} shards"
                        for split, entry in info["splits"].items())
     click.echo(f"{out}: {counts}; {info['resolution']} px, {info['channels']} channel(s), {info['bits']}-bit"

@@ -69,6 +69,9 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
       memorization   fraction of samples unusually close to a training image [memorization]
       fid, kid, isc, prc  torch-fidelity with local feature weights [fid, kid, isc, precision, recall]
 
+    A class-conditional model encodes and decodes the held-out images with their labels, and draws its prior
+    samples' classes from the held-out labels.
+
     \b
     Distributed (each process a share of the work, identical results):
       accelerate launch --multi_gpu --num_processes 2 -m gvae eval runs/x --data data/x

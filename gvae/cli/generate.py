@@ -11,8 +11,10 @@ from gvae.cli.types import FiniteFloatRange
               help="Images to generate. Required, except with --from-data [default there: every variation].")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output directory: new, empty, or holding an earlier (partial) run of the same set.")
-@click.option("--format", "fmt", type=click.Choice(["wds", "png"]), default="wds", show_default=True,
-              help="wds: WebDataset shards + dataset.json (trainable with data.train=OUT); png: folders of PNGs.")
+@click.option("--format", "fmt", type=click.Choice(["wds", "png", "imagefolder"]), default="wds", show_default=True,
+              help="wds: WebDataset shards + dataset.json (trainable with data.train=OUT); png: folders of PNGs; "
+                   "imagefolder: OUT/<class name>/<index>.png (torchvision ImageFolder; 'unlabelled' without "
+                   "classes).")
 @click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True,
               help="Images per shard (per folder for --format png).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
@@ -34,11 +36,17 @@ from gvae.cli.types import FiniteFloatRange
                    "image is below D.")
 @click.option("--train-data", default=None, metavar="PATTERN",
               help="The training images for --max-memorization (a packed directory: its train split).")
+@click.option("--class", "classes", multiple=True, metavar="NAME_OR_INDEX",
+              help="Conditional models: generate only this class (a name or an index; repeat for several).")
+@click.option("--class-balance", type=click.Choice(["data", "uniform"]), default=None,
+              help="Conditional models: draw classes with the training set's frequencies (data) or equally "
+                   "often (uniform). [default: data]")
 @click.option("--no-ema", is_flag=True, help="Use the live weights instead of their moving average.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, batch_size: int, seed: int,
              temperature: float, from_data: str | None, variations: int, min_realism: float | None,
-             max_memorization: float | None, train_data: str | None, no_ema: bool, no_progress: bool) -> None:
+             max_memorization: float | None, train_data: str | None, classes: tuple[str, ...],
+             class_balance: str | None, no_ema: bool, no_progress: bool) -> None:
     """Mass-generate an augmentation set from a trained model (EMA weights by default).
 
     Sample i is a pure function of (checkpoint, seed, i): the same bytes for any --batch-size and any number
@@ -47,11 +55,16 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
     the checkpoint and its sha256, the recipe, the settings, the filters' rejection counts and a sha256 per
     shard. An --out holding another set (other checkpoint, seed, temperature, mode or filters) is refused.
 
+    A class-conditional model (model.conditional) labels every sample: its class is drawn from (seed, i) alone,
+    goes in `cls` and, by name, in the sample's json; manifest.json counts the samples per class.
+
     \b
     Examples:
       gvae generate runs/phantom --num 10000 --out aug/phantom
       gvae generate runs/phantom --num 500 --format png --out aug/phantom-png
       gvae generate runs/fmnist --from-data data/fmnist --variations 4 --out aug/fmnist-x4
+      gvae generate runs/fmnist-cond --num 1000 --class Sneaker --class 9 --class-balance uniform \\
+          --format imagefolder --out aug/shoes
       gvae generate runs/fmnist --num 50000 --min-realism 0.2 \\
           --max-memorization 0.05 --train-data data/fmnist --out aug/fmnist-filtered
       accelerate launch --config_file launch/ddp.yaml -m gvae generate runs/celebahq --num 1000000 --out aug/c
@@ -65,7 +78,7 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
             source=source, out=out, num=num, fmt=fmt, shard_size=shard_size, batch_size=batch_size, seed=seed,
             temperature=temperature, from_data=from_data, variations=variations, min_realism=min_realism,
             max_memorization=max_memorization, train_data=train_data, ema=not no_ema,
-            progress=not no_progress))
+            progress=not no_progress, classes=classes, class_balance=class_balance))
     from accelerate import PartialState
 
     if PartialState().is_main_process:

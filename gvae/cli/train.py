@@ -22,7 +22,9 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     The run directory gets config.yaml (the resolved recipe), run.json (world size, distributed type,
     precision, batch sizes, versions), metrics.jsonl, TensorBoard events, samples/step-XXXXXXXX.png and
     checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
-    Rerunning the same command resumes exactly where it stopped.
+    Rerunning the same command resumes exactly where it stopped. With model.conditional=true the model is
+    class-conditional on the labels of the training data, whose class names (from its dataset.json) are
+    stored in config.yaml.
 
     Besides the loss terms, metrics.jsonl logs diagnostics that show a run going wrong: the discriminator's
     accuracy on reals, reconstructions and prior samples (d_acc_*), the gradient norm of each weighted loss
@@ -32,6 +34,7 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     \b
     Examples:
       gvae train recipes/phantom-64-gvae.yaml train.max_steps=300 --out runs/phantom
+      gvae train recipes/fmnist-32-gvae-cond.yaml --out runs/fmnist-cond
       accelerate launch --config_file launch/ddp.yaml -m gvae train recipes/celebahq-256-gvae.yaml
       accelerate launch --config_file launch/zero2.yaml -m gvae train recipes/celebahq-1024-gvae.yaml
     """

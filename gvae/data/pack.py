@@ -5,7 +5,12 @@ slices of one volume never land in both splits); decoding runs in an ordered pro
 byte-identical whatever ``workers`` is. Each shard is written under a temporary name and renamed into place
 when complete, and after every shard ``.pack-state.json`` records where the pack stands; rerunning the same
 command after an interruption continues from the last complete shard instead of starting over.
-``dataset.json`` is written last: a directory holding one is a finished pack.
+``dataset.json`` is written last: a directory holding one is a finished pack. With labels it also holds each
+split's ``label_counts`` (images per label index), which conditional generation uses as class frequencies.
+
+``per_class`` K keeps at most the first K images of each class in the train split (in the seeded order, so the
+subset is deterministic); the val split is kept whole, so a small training set is still measured on the
+usual held-out images.
 
 A pack never destroys what is already in ``out`` before it has succeeded. A finished pack there is kept as it
 is, unless ``overwrite`` is set; then the new pack is built beside it in ``out/.pack-new/`` and moved into
@@ -63,6 +68,7 @@ class PackConfig:
     workers: int = 1
     max_bad_fraction: float = 0.01
     overwrite: bool = False
+    per_class: int | None = None  # keep at most this many train images per class
     command: str = ""
 
 
@@ -123,7 +129,8 @@ class _State:
         self.path = out / STATE_NAME
         self.data: dict[str, Any] = {
             "fingerprint": fingerprint, "shards": {s: [] for s in SPLITS}, "cursor": {s: [0, 0] for s in SPLITS},
-            "skipped": [], "sums": [0.0] * channels, "squares": [0.0] * channels, "pixels": 0}
+            "skipped": [], "sums": [0.0] * channels, "squares": [0.0] * channels, "pixels": 0,
+            "label_counts": {s: {} for s in SPLITS}}
 
     def resume(self, out: Path) -> bool:
         """Load a previous state of the same pack whose shards are all still there; False means start over."""
@@ -232,6 +239,8 @@ def _pack_split(split: str, items: list[Item], scan: Scan, opts: PackOptions, co
                 _check_bad(state, total_items, config)
                 continue
             for offset, image in enumerate(loaded[skip_images:], skip_images):
+                if not _keep(image, split, state, config):
+                    continue
                 if writer is None:
                     writer = AtomicShardWriter(out / f"{split}-{len(shards):06d}.tar")
                 writer.write(_sample(written, item, image))
@@ -255,6 +264,21 @@ def _pack_split(split: str, items: list[Item], scan: Scan, opts: PackOptions, co
         bar.close()
         if writer is not None:
             writer.abort()
+
+
+def _keep(image: Loaded, split: str, state: _State, config: PackConfig) -> bool:
+    """Count ``image``'s label; False (not written) when its class already has ``per_class`` train images."""
+    if image.label is None:
+        if config.per_class is not None:
+            raise GvaeError(f"--per-class needs labelled images, and --kind {config.kind} gave one without a label; "
+                            f"drop --per-class or pack with labels (e.g. --labels-from-dirs)")
+        return True
+    counts = state.data["label_counts"][split]
+    key = str(int(image.label))
+    if split == "train" and config.per_class is not None and counts.get(key, 0) >= config.per_class:
+        return False
+    counts[key] = counts.get(key, 0) + 1
+    return True
 
 
 def _sample(index: int, item: Item, image: Loaded) -> dict[str, Any]:
@@ -314,6 +338,13 @@ def _pack_into(config: PackConfig, opts: PackOptions, scan: Scan, splits: dict[s
     return info
 
 
+def _label_counts(label_names: list[str] | None, counts: dict[str, int]) -> dict[str, list[int]]:
+    """``{"label_counts": [images of label 0, 1, ...]}`` for labelled data, {} for unlabelled."""
+    if not label_names:
+        return {}
+    return {"label_counts": [counts.get(str(label), 0) for label in range(len(label_names))]}
+
+
 def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) -> dict[str, Any]:
     data = state.data
     counts = {split: sum(shard["count"] for shard in data["shards"][split]) for split in SPLITS}
@@ -328,7 +359,8 @@ def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) ->
     info = {
         "kind": config.kind, "resolution": opts.resolution, "channels": opts.channels, "bits": opts.bits,
         "label_names": scan.label_names,
-        "splits": {split: {"count": counts[split], "shards": data["shards"][split]} for split in SPLITS},
+        "splits": {split: {"count": counts[split], "shards": data["shards"][split],
+                           **_label_counts(scan.label_names, data["label_counts"][split])} for split in SPLITS},
         "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
         "command": config.command, "skipped": data["skipped"], "seed": config.seed,
         "window": list(opts.window) if opts.window else None, "fingerprint": data["fingerprint"],

@@ -4,12 +4,13 @@ Candidate ``attempt`` a of sample ``index`` i draws its noise eps [latent] from 
 a 64-bit mix of (seed, stream, i, a) (:func:`mix_seed`), so no sample's noise depends on which other samples
 are drawn with it, on the batch size or on the process count. Two sources turn that noise into latents:
 
-* :class:`PriorLatents`: z = temperature * eps, a sample of the prior N(0, temperature^2 I).
+* :class:`PriorLatents`: z = temperature * eps, a sample of the prior N(0, temperature^2 I); for a conditional
+  model each index also gets a class (:mod:`gvae.generation.classes`).
 * :class:`PosteriorLatents` (``--from-data``): sample i is variation k = i % K of real image s = i // K, and
   z = mu_s + temperature * sigma_s * eps, a sample of q(z|x_s). The encoder runs on fixed blocks of source
   images [b * BLOCK, (b + 1) * BLOCK) (the same composition every time; see :mod:`gvae.generation.producer`
   for why that matters; the last block is padded, see :func:`forward_padded`), and the images are read shard
-  by shard from :class:`SourceImages`.
+  by shard from :class:`SourceImages`. A conditional model encodes and decodes with each source's label.
 
 Streams keep unrelated uses of the same seed apart: ``SAMPLES`` for the set itself, ``CALIBRATION`` for the
 images that set the realism threshold.
@@ -34,8 +35,9 @@ PAD_MULTIPLE = 16  # every forward pass gets a batch padded to a multiple of thi
 _MASK = (1 << 64) - 1
 
 
-def forward_padded(fn, x: torch.Tensor):
-    """``fn(x)`` with x [n, ...] zero-padded to a multiple of PAD_MULTIPLE rows, outputs cut back to n rows.
+def forward_padded(fn, x: torch.Tensor, *more: torch.Tensor):
+    """``fn(x, *more)`` with x [n, ...] (and each of ``more``, e.g. labels [n]) zero-padded to a multiple of
+    PAD_MULTIPLE rows, outputs cut back to n rows.
 
     Why: on the CPU, torch 2.14 gave last-bit differences between 1 and 2 threads for batches of 5 or 7, but
     none for 16, 32, 48 or 64; so that a set's bytes do not change with the threads per process (1 under
@@ -44,9 +46,8 @@ def forward_padded(fn, x: torch.Tensor):
     """
     n = len(x)
     padding = -n % PAD_MULTIPLE
-    if padding:
-        x = torch.cat([x, x.new_zeros((padding, *x.shape[1:]))])
-    out = fn(x)
+    inputs = [torch.cat([t, t.new_zeros((padding, *t.shape[1:]))]) if padding else t for t in (x, *more)]
+    out = fn(*inputs)
     return tuple(o[:n] for o in out) if isinstance(out, tuple) else out[:n]
 
 
@@ -74,18 +75,29 @@ def noise(seed: int, stream: int, indices: list[int], attempt: int, dim: int) ->
 
 
 class PriorLatents:
-    """Unconditional samples: z = temperature * eps; no labels."""
+    """Prior samples: z = temperature * eps; labelled by ``classes`` (a ClassDraw) for a conditional model."""
 
-    def __init__(self, latent_dim: int, seed: int, temperature: float):
+    def __init__(self, latent_dim: int, seed: int, temperature: float, classes=None,
+                 class_names: list[str] | None = None):
         self.latent_dim, self.seed, self.temperature = latent_dim, seed, temperature
+        self.classes, self.class_names = classes, list(class_names or [])
 
     def latents(self, stream: int, indices: list[int], attempt: int) -> torch.Tensor:
         """z [len(indices), latent] on the CPU."""
         return self.temperature * noise(self.seed, stream, indices, attempt, self.latent_dim)
 
+    def labels(self, stream: int, indices: list[int]) -> torch.Tensor | None:
+        """The classes int64 [len(indices)] the decoder is given, or None for an unconditional model."""
+        if self.classes is None:
+            return None
+        return torch.tensor(self.classes.labels(stream, indices), dtype=torch.int64)
+
     def describe(self, index: int) -> tuple[int | None, dict[str, Any]]:
         """(label or None, json metadata) of sample ``index``."""
-        return None, {"index": index}
+        if self.classes is None:
+            return None, {"index": index}
+        label = self.classes.label(SAMPLES, index)
+        return label, {"index": index, "class": self.class_names[label]}
 
 
 class SourceImages:
@@ -167,8 +179,9 @@ class PosteriorLatents:
         if b not in self._blocks:
             samples = self.sources.read(b * BLOCK, (b + 1) * BLOCK)
             images = torch.stack([torch.from_numpy(s["image"]) for s in samples]).to(self.device)
+            labels = torch.tensor([s["label"] for s in samples], dtype=torch.int64, device=self.device)
             with torch.no_grad():
-                mu, logvar = forward_padded(self.model.encode, images)
+                mu, logvar = forward_padded(self.model.encode, images, labels)
             if len(self._blocks) >= 2:
                 del self._blocks[min(self._blocks)]
             self._blocks[b] = (mu.float().cpu(), torch.exp(0.5 * logvar.float()).cpu(), samples)
@@ -183,9 +196,22 @@ class PosteriorLatents:
             rows.append(mu[offset] + self.temperature * sigma[offset] * e)
         return torch.stack(rows) if rows else eps
 
-    def describe(self, index: int) -> tuple[int | None, dict[str, Any]]:
+    def _sample(self, index: int) -> dict[str, Any]:
         block, offset = divmod(self._source(index), BLOCK)
-        sample = self._block(block)[2][offset]
+        return self._block(block)[2][offset]
+
+    def labels(self, stream: int, indices: list[int]) -> torch.Tensor | None:
+        """The sources' labels int64 [len(indices)] for a conditional model's decoder, None otherwise."""
+        if not self.model.num_classes:
+            return None
+        return torch.tensor([self._sample(i)["label"] for i in indices], dtype=torch.int64)
+
+    def describe(self, index: int) -> tuple[int | None, dict[str, Any]]:
+        sample = self._sample(index)
         label = sample["label"] if sample["label"] >= 0 else None
-        return label, {"index": index, "variation": index % self.variations,
-                       "source": {"shard": sample["shard"], "key": sample["key"], "label": sample["label"]}}
+        meta = {"index": index, "variation": index % self.variations,
+                "source": {"shard": sample["shard"], "key": sample["key"], "label": sample["label"]}}
+        names = self.sources.info.get("label_names") or []
+        if label is not None and label < len(names):
+            meta["class"] = names[label]
+        return label, meta

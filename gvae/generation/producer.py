@@ -84,23 +84,28 @@ class Producer:
         self.threshold = None if min_realism is None else self._calibrate(min_realism)
         self._group: tuple[int, list[Sample]] | None = None
 
+    def _labels(self, stream: int, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        """() for an unconditional model, else (labels [n],) on the device: the extra input of each forward."""
+        labels = self.latents.labels(stream, indices)
+        return () if labels is None else (labels.to(self.device),)
+
     @torch.no_grad()
     def _decode(self, stream: int, indices: list[int], attempt: int) -> torch.Tensor:
         """Candidates of ``indices`` as uint8 [n, H, W, C]; one forward pass, so ``indices`` is a canonical batch."""
         z = self.latents.latents(stream, indices, attempt).to(self.device)
-        return quantize(forward_padded(self.model.decode, z))
+        return quantize(forward_padded(self.model.decode, z, *self._labels(stream, indices)))
 
     @torch.no_grad()
-    def _realism(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Discriminator logits [n] of uint8 [n, H, W, C] images."""
+    def _realism(self, pixels: torch.Tensor, stream: int, indices: list[int]) -> torch.Tensor:
+        """Discriminator logits [n] of uint8 [n, H, W, C] images, the candidates of ``indices``."""
         images = pixels.permute(0, 3, 1, 2).float().div_(255).to(self.device)
-        return forward_padded(self.model.disc, images)[0].float().cpu()
+        return forward_padded(self.model.disc, images, *self._labels(stream, indices))[0].float().cpu()
 
     def _calibrate(self, quantile: float) -> float:
         if not 0 <= quantile < 1:
             raise GvaeError(f"--min-realism: got {quantile}; give the fraction to reject, in [0, 1)")
-        logits = [self._realism(self._decode(CALIBRATION, list(range(b, b + BLOCK)), 0))
-                  for b in range(0, CALIBRATION_SIZE, BLOCK)]
+        blocks = [list(range(b, b + BLOCK)) for b in range(0, CALIBRATION_SIZE, BLOCK)]
+        logits = [self._realism(self._decode(CALIBRATION, indices, 0), CALIBRATION, indices) for indices in blocks]
         return float(torch.quantile(torch.cat(logits).double(), quantile))
 
     def _run_group(self, g: int) -> list[Sample]:
@@ -112,7 +117,7 @@ class Producer:
             pixels = self._decode(SAMPLES, pending, attempt)
             realistic = torch.ones(len(pending), dtype=torch.bool)
             if self.threshold is not None:
-                realistic = self._realism(pixels) >= self.threshold
+                realistic = self._realism(pixels, SAMPLES, pending) >= self.threshold
             novel = torch.ones_like(realistic)
             if self.memorization is not None and realistic.any():
                 novel[realistic] = self.memorization.keep(pixels[realistic].permute(0, 3, 1, 2).double() / 255)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,10 @@ from tqdm import tqdm
 from gvae import __version__
 from gvae.data import encode_png, load_images
 from gvae.errors import GvaeError
+from gvae.generation.classes import ClassDraw, class_weights
 from gvae.generation.latents import BLOCK, PosteriorLatents, PriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
-from gvae.generation.store import OutputDir
+from gvae.generation.store import FORMATS, OutputDir
 from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS, sha256_of
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class GenerateConfig:
     ema: bool = True
     progress: bool = True
     writer_threads: int = 2
+    classes: tuple[str, ...] = ()  # --class: names or indices of a conditional model's classes (empty: all)
+    class_balance: str | None = None  # --class-balance data|uniform (None: data, for a conditional model)
 
 
 def _validate(c: GenerateConfig) -> None:
@@ -61,10 +64,13 @@ def _validate(c: GenerateConfig) -> None:
         raise GvaeError("--num is required (how many images to generate), unless --from-data is given")
     if c.num is not None and c.num < 1:
         raise GvaeError(f"--num: got {c.num}; ask for at least 1 image")
-    if c.fmt not in ("wds", "png"):
-        raise GvaeError(f"--format: got {c.fmt!r}; choose wds or png")
+    if c.fmt not in FORMATS:
+        raise GvaeError(f"--format: got {c.fmt!r}; choose {', '.join(FORMATS)}")
     if c.shard_size < 1 or c.batch_size < 1 or c.variations < 1 or c.writer_threads < 1:
         raise GvaeError("--shard-size, --batch-size and --variations must be at least 1")
+    if (c.classes or c.class_balance is not None) and c.from_data is not None:
+        raise GvaeError("--class and --class-balance choose the classes of prior samples; --from-data keeps each "
+                        "source image's label: drop one or the other")
     if c.variations != 1 and c.from_data is None:
         raise GvaeError("--variations applies to --from-data; give --from-data PATTERN too")
     if c.temperature < 0:
@@ -93,13 +99,13 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     model = gvae.load(config.source, ema=config.ema, device=device)
     checkpoint = Path(model.checkpoint_path)
     weights = checkpoint / (EMA_WEIGHTS if config.ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
-    latents, num, from_data, label_names = _latent_source(config, model)
+    latents, num, from_data, label_names, labels = _latent_source(config, model)
     memorization, train_id = _memorization_filter(config, model)
     filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
                "train_data_sha256": train_id}
     identity = {"checkpoint_sha256": sha256_of(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
                 "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
-                "block": BLOCK, "from_data": from_data, "filters": filters}
+                "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels}
     out = OutputDir(config.out, identity)
     out.check()
     producer = Producer(model, latents, config.min_realism, memorization)
@@ -122,16 +128,25 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     state.wait_for_everyone()
     if state.is_main_process:
         shards = out.collect(num_shards)
-        manifest = _manifest(config, model, identity, num, shards, producer, memorization)
+        manifest = _manifest(config, model, identity, num, shards, producer, memorization, label_names)
         out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
     state.wait_for_everyone()
     return json.loads((Path(config.out) / "manifest.json").read_text())
 
 
-def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, Any] | None, list[str] | None]:
-    """(latents, sample count, from_data identity or None, label names or None) for the prior or --from-data."""
+def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, Any] | None, list[str] | None,
+                                                            dict[str, Any] | None]:
+    """(latents, sample count, from_data identity or None, label names or None, class identity or None) for
+    the prior or --from-data."""
     if config.from_data is None:
-        return PriorLatents(model.latent_dim, config.seed, config.temperature), config.num, None, None
+        weights = class_weights(model.class_names, model.recipe.model.class_counts, config.classes,
+                                config.class_balance)
+        if weights is None:
+            return PriorLatents(model.latent_dim, config.seed, config.temperature), config.num, None, None, None
+        draw = ClassDraw(tuple(weights), config.seed)
+        labels = {"balance": config.class_balance or "data", **draw.describe()}
+        latents = PriorLatents(model.latent_dim, config.seed, config.temperature, draw, model.class_names)
+        return latents, config.num, None, model.class_names, labels
     sources = SourceImages(config.from_data, model.resolution, model.channels)
     available = sources.total * config.variations
     if config.num is not None and config.num > available:
@@ -139,7 +154,7 @@ def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, A
                         f"{available}; raise --variations or lower --num")
     latents = PosteriorLatents(model, sources, config.variations, config.seed, config.temperature)
     from_data = {"variations": config.variations, "sources": sources.total, "sha256": sources.fingerprint()}
-    return latents, config.num or available, from_data, sources.info.get("label_names")
+    return latents, config.num or available, from_data, sources.info.get("label_names"), None
 
 
 def _memorization_filter(config: GenerateConfig, model) -> tuple[Memorization | None, str | None]:
@@ -168,6 +183,7 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
     pixel_sum = np.zeros(producer.model.channels, np.int64)
     pixel_sq_sum = np.zeros_like(pixel_sum)
     rejected = {"realism": 0, "memorization": 0}
+    labels: Counter[str] = Counter()
     pending: deque[tuple[Sample, Future]] = deque()
     writer = out.open_shard(j)
 
@@ -184,6 +200,8 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
                 pixel_sq_sum += (wide * wide).sum(0)
                 rejected["realism"] += sample.rejected_realism
                 rejected["memorization"] += sample.rejected_memorization
+                if sample.label is not None:
+                    labels[str(sample.label)] += 1
                 pending.append((sample, pool.submit(encode_png, sample.pixels)))
             while pending and (len(pending) > 2 * batch_size or pending[0][1].done()):
                 write_head()
@@ -195,11 +213,21 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
         writer.abort()
         raise
     return {"count": stop - start, "pixel_sum": pixel_sum.tolist(), "pixel_sq_sum": pixel_sq_sum.tolist(),
-            "rejected": rejected}
+            "rejected": rejected, "label_counts": dict(sorted(labels.items(), key=lambda item: int(item[0])))}
+
+
+def _label_totals(shards: list[dict[str, Any]]) -> dict[int, int]:
+    """Samples per label over all shards (a set made before labels were counted has none)."""
+    totals: Counter[int] = Counter()
+    for shard in shards:
+        totals.update({int(label): n for label, n in shard.get("label_counts", {}).items()})
+    return dict(sorted(totals.items()))
 
 
 def _manifest(config: GenerateConfig, model, identity: dict[str, Any], num: int, shards: list[dict[str, Any]],
-              producer: Producer, memorization: Memorization | None) -> dict[str, Any]:
+              producer: Producer, memorization: Memorization | None,
+              label_names: list[str] | None) -> dict[str, Any]:
+    """The manifest; ``class_counts`` maps each class name (else label) to its samples, {} when unlabelled."""
     rejected = {key: sum(s["rejected"][key] for s in shards) for key in ("realism", "memorization")}
     filters = {**identity["filters"], "train_data": config.train_data,
                "realism_threshold": producer.threshold,
@@ -209,7 +237,12 @@ def _manifest(config: GenerateConfig, model, identity: dict[str, Any], num: int,
     from_data = None if identity["from_data"] is None else {**identity["from_data"], "data": config.from_data}
     return {"checkpoint": str(Path(model.checkpoint_path).resolve()), **identity, "recipe": model.recipe.to_dict(),
             "count": num, "from_data": from_data, "filters": filters, "gvae_version": __version__,
+            "class_counts": {_class_name(label, label_names): n for label, n in _label_totals(shards).items()},
             "shards": shards}
+
+
+def _class_name(label: int, label_names: list[str] | None) -> str:
+    return label_names[label] if label_names and 0 <= label < len(label_names) else str(label)
 
 
 def _dataset(manifest: dict[str, Any], model, label_names: list[str] | None) -> dict[str, Any]:
@@ -217,13 +250,16 @@ def _dataset(manifest: dict[str, Any], model, label_names: list[str] | None) -> 
     pixels = manifest["count"] * model.resolution * model.resolution
     total = np.sum([s["pixel_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
     squares = np.sum([s["pixel_sq_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
+    totals = _label_totals(manifest["shards"])
     mean = total / 255 / pixels
     std = np.sqrt(np.maximum(squares / 255**2 / pixels - mean**2, 0.0))
     return {
         "kind": "generated", "resolution": model.resolution, "channels": model.channels, "bits": 8,
         "label_names": label_names,
         "splits": {"train": {"count": manifest["count"],
-                             "shards": [{k: s[k] for k in ("name", "count", "sha256")} for s in manifest["shards"]]}},
+                             "shards": [{k: s[k] for k in ("name", "count", "sha256")} for s in manifest["shards"]],
+                             **({"label_counts": [totals.get(k, 0) for k in range(len(label_names))]}
+                                if label_names else {})}},
         "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
         "skipped": [], "seed": manifest["seed"], "window": None, "manifest": "manifest.json",
     }

@@ -5,6 +5,8 @@ Layout (shard j holds samples [j * S, min((j + 1) * S, N)), keys are the 8-digit
     train-000000.tar ...        --format wds: WebDataset shards (png, cls when labelled, json), and
     dataset.json                a dataset description, so the set is a drop-in ``data.train`` for gvae train
     000000/00000000.png ...     --format png: one folder per shard, with samples.jsonl (key, cls, json)
+    <class>/00000000.png ...    --format imagefolder: torchvision's ImageFolder layout, one folder per class
+    000000.jsonl ...            (imagefolder) shard j's listing: key, file, cls, json per sample
     manifest.json               what the set is and the sha256 of every shard; written last
     .generate/                  while a run is unfinished: identity.json and one record per finished shard
 
@@ -14,7 +16,13 @@ rename, so a shard with a record is complete. A rerun keeps every shard whose re
 should have and rewrites the others. When the run ends, rank 0 writes the manifest (sha256 from the files,
 records moved into it) and removes ``.generate/``; a later run that extends the set turns the manifest back
 into records first. A folder's sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n"
-per file, sorted by name.
+per file, sorted by name; an imagefolder shard's sha256 is that of the same kind of listing of its .jsonl
+and its images (named by their path below OUT).
+
+An imagefolder shard's images are spread over the class folders, so it cannot be one rename: they are built
+in ``.000000.partial/<class>/`` and moved into place on close, and the listing, renamed into place last, is
+what marks the shard complete. A rewrite (after a crash, or a different --num) removes the files of the
+previous listing that the new one lacks.
 """
 
 from __future__ import annotations
@@ -29,48 +37,69 @@ from typing import Any
 
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
 from gvae.errors import GvaeError
+from gvae.fileio import write_json_atomic, write_text_atomic
 from gvae.train.checkpoint import sha256_of
 
 STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"
-_SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})"}  # a shard's name, per format
+_SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})", "imagefolder": r"(\d{6})\.jsonl"}  # per format
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
-                 "from_data", "filters")  # what makes two runs the same set (``filters``: its settings only)
+                 "from_data", "filters", "labels")  # what makes two runs the same set (``filters``: its settings)
+FORMATS = ("wds", "png", "imagefolder")
+UNLABELLED = "unlabelled"  # the imagefolder class folder of samples without a class name
 
 
 def shard_name(fmt: str, j: int) -> str:
-    return f"train-{j:06d}.tar" if fmt == "wds" else f"{j:06d}"
+    return {"wds": f"train-{j:06d}.tar", "png": f"{j:06d}", "imagefolder": f"{j:06d}.jsonl"}[fmt]
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    partial = path.with_name("." + path.name + PARTIAL_SUFFIX)
-    partial.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(partial, path)
+def class_folder(name: str) -> str:
+    """A class name as one folder name: path separators become "_" (Fashion-MNIST's "T-shirt/top" ->
+    "T-shirt_top"); a name that is empty or all dots becomes "_"."""
+    folder = name.replace("/", "_").replace("\\", "_").strip()
+    return folder if folder.strip(".") else "_"
 
 
 def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
 
 
+def _listed_files(listing: Path) -> list[str]:
+    """The image files (relative to OUT) an imagefolder shard's listing names; [] when there is none."""
+    if not listing.is_file():
+        return []
+    return [json.loads(line)["file"] for line in listing.read_text().splitlines() if line]
+
+
 def sha256_of_shard(path: Path) -> str:
-    if not path.is_dir():
+    if path.suffix == ".jsonl":
+        files = sorted([(path.name, path), *((rel, path.parent / rel) for rel in _listed_files(path))])
+    elif path.is_dir():
+        files = sorted((p.name, p) for p in path.iterdir())
+    else:
         return sha256_of(path)
-    listing = "".join(f"{sha256_of(p)}  {p.name}\n" for p in sorted(path.iterdir(), key=lambda p: p.name))
+    listing = "".join(f"{sha256_of(p)}  {name}\n" for name, p in files)
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
 def _matcher(fmt: str, suffix: str = "") -> re.Pattern:
-    """Names of this format's shards (with ``suffix``: their records), or their temporary ``.NAME.partial``."""
+    """Names of this format's shards (with ``suffix``: their records), or their temporary ``.NAME.partial``
+    (for imagefolder shards also the ``.NNNNNN.partial/`` folder their images are built in)."""
     shard = _SHARD[fmt] + re.escape(suffix)
-    return re.compile(rf"^(?:{shard}|\.{shard}{re.escape(PARTIAL_SUFFIX)})$")
+    partial = re.escape(PARTIAL_SUFFIX)
+    staging = rf"|\.\d{{6}}{partial}" if fmt == "imagefolder" and not suffix else ""
+    return re.compile(rf"^(?:{shard}|\.{shard}{partial}{staging})$")
 
 
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+        return
+    if path.suffix == ".jsonl":  # an imagefolder shard: its images first
+        for rel in _listed_files(path):
+            (path.parent / rel).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 class PngShardWriter:
@@ -93,6 +122,40 @@ class PngShardWriter:
         if self.path.exists():  # an outdated version of this shard (a run with another N)
             _remove(self.path)
         os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        _remove(self.partial)
+
+
+class ImageFolderShardWriter:
+    """Shard ``path`` (OUT/NNNNNN.jsonl) of --format imagefolder: images to OUT/<class>/<key>.png, then the
+    listing (see the module docstring for how it stays atomic)."""
+
+    def __init__(self, path: Path):
+        self.path, self.out = path, path.parent
+        self.partial = path.with_name("." + path.stem + PARTIAL_SUFFIX)
+        _remove(self.partial)
+        self.partial.mkdir()
+        self.lines: list[str] = []
+        self.files: list[str] = []
+
+    def write(self, sample: dict[str, Any]) -> None:
+        rel = f"{class_folder(sample['json'].get('class', UNLABELLED))}/{sample['__key__']}.png"
+        (self.partial / rel).parent.mkdir(exist_ok=True)
+        (self.partial / rel).write_bytes(sample["png"])
+        self.files.append(rel)
+        entry = {"file": rel, **{k: sample[k] for k in ("__key__", "cls", "json") if k in sample}}
+        self.lines.append(json.dumps(entry, sort_keys=True) + "\n")
+
+    def close(self) -> None:
+        previous = _listed_files(self.path)
+        for rel in self.files:
+            (self.out / rel).parent.mkdir(exist_ok=True)
+            os.replace(self.partial / rel, self.out / rel)
+        for rel in set(previous) - set(self.files):
+            (self.out / rel).unlink(missing_ok=True)
+        write_text_atomic(self.path, "".join(self.lines))
+        shutil.rmtree(self.partial)
 
     def abort(self) -> None:
         _remove(self.partial)
@@ -143,7 +206,9 @@ class OutputDir:
             name = path.name
             if name in (MANIFEST, DATASET, STATE_DIR) or name in {f".{n}{PARTIAL_SUFFIX}" for n in (MANIFEST, DATASET)}:
                 continue
-            owned = ours.match(name) and (listed is None or name in listed or name.endswith(PARTIAL_SUFFIX))
+            class_folder = self.fmt == "imagefolder" and path.is_dir()  # only files its listings name go
+            owned = class_folder or (ours.match(name) and (listed is None or name in listed
+                                                           or name.endswith(PARTIAL_SUFFIX)))
             if not owned:
                 raise GvaeError(f"--out {self.out} holds {name}, which is not part of this generated set; move "
                                 "it elsewhere or use another --out")
@@ -179,9 +244,10 @@ class OutputDir:
         record = json.loads(record_path.read_text())
         return record["count"] == count and record["bytes"] == size_of(path)
 
-    def open_shard(self, j: int) -> AtomicShardWriter | PngShardWriter:
+    def open_shard(self, j: int) -> AtomicShardWriter | PngShardWriter | ImageFolderShardWriter:
         path = self.out / shard_name(self.fmt, j)
-        return AtomicShardWriter(path) if self.fmt == "wds" else PngShardWriter(path)
+        writers = {"wds": AtomicShardWriter, "png": PngShardWriter, "imagefolder": ImageFolderShardWriter}
+        return writers[self.fmt](path)
 
     def record(self, j: int, stats: dict[str, Any]) -> None:
         """Mark shard j complete (after its rename), with its sample count, pixel sums and rejections."""

@@ -13,8 +13,7 @@ from __future__ import annotations
 from gvae.config import Recipe
 from gvae.models.encoder import DenseEncoder
 from gvae.models.generator import DenseGenerator
-from gvae.models.gvae import Autoencoder, GenerativeModel, build_conv_model
-from gvae.models.likelihoods import get_likelihood
+from gvae.models.gvae import GenerativeModel, build_conv_model, build_model_of
 
 
 def build_vae(recipe: Recipe) -> GenerativeModel:
@@ -26,7 +25,4 @@ def build_vaegan(recipe: Recipe) -> GenerativeModel:
 
 
 def build_dense_vae(recipe: Recipe) -> GenerativeModel:
-    cfg, c, r = recipe.model, recipe.data.channels, recipe.data.resolution
-    ae = Autoencoder(DenseEncoder(c, r, cfg.latent_dim, cfg), DenseGenerator(c, r, cfg.latent_dim, cfg),
-                     get_likelihood(cfg.likelihood), c)
-    return GenerativeModel(cfg.kind, ae, None, cfg.latent_dim, r, c)
+    return build_model_of(recipe, DenseEncoder, DenseGenerator, with_disc=False, latent_noise=0.0)

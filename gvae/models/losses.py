@@ -5,13 +5,15 @@ The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or Dee
 forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
-    generator_loss(out, x, disc, loss_cfg, beta, kind) -> (total, terms)
+    generator_loss(out, x, disc, loss_cfg, beta, kind, labels=None) -> (total, terms)
     generator_term_weights(loss_cfg, beta, dims) -> {"nll": ..., "kl": ..., "feature": ..., "adv": ...}
-    discriminator_loss(disc, x, out, loss_cfg) -> (total, terms)
+    discriminator_loss(disc, x, out, loss_cfg, labels=None) -> (total, terms)
 
 ``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds scalars for logging: the discriminator's are
 detached, the generator's unweighted terms stay on the graph so that :mod:`gvae.train.diagnostics` can measure
-the gradient each one puts on the networks (detach them before keeping them).
+the gradient each one puts on the networks (detach them before keeping them). For a conditional model
+``labels`` [B] are the real batch's classes, which its reconstructions share, and the prior samples' classes
+are ``out.fake_labels``; the discriminator gets the labels of every image it judges.
 
 Units: every term is per image, averaged over the batch. The reconstruction term is -log p(x|z) in nats
 (summed over the D = C*H*W pixel values) and the KL term is in nats, so pixel_weight = beta = 1 is the ELBO.
@@ -69,8 +71,16 @@ def generator_term_weights(loss_cfg: LossConfig, beta: float, dims: int) -> dict
             "adv": loss_cfg.adv_weight * dims}
 
 
+def _judged_labels(labels: torch.Tensor | None, out: AEOutput, with_real: bool) -> torch.Tensor | None:
+    """Labels of cat([x,] recon[, fake]) for a conditional discriminator; None for an unconditional model."""
+    if labels is None:
+        return None
+    parts = [labels] * (2 if with_real else 1) + ([] if out.fake is None else [out.fake_labels])
+    return torch.cat(parts)
+
+
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
-                   kind: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   kind: str, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
 
     NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
@@ -88,7 +98,8 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     if disc is not None:
         fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
         with_real = kind == "vaegan"
-        logits, features = disc(torch.cat([x, *fakes] if with_real else fakes))
+        logits, features = disc(torch.cat([x, *fakes] if with_real else fakes),
+                                _judged_labels(labels, out, with_real))
         if with_real:
             b = x.shape[0]
             feature = 0.5 * (features[b:2 * b] - features[:b].detach()).square().mean()
@@ -102,8 +113,8 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     return total, terms
 
 
-def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
-                       loss_cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg: LossConfig,
+                       labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of the discriminator on one forward of cat(real, recon, fake), fakes detached.
 
     Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
@@ -116,7 +127,7 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
     b = x.shape[0]
     real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
     fakes = [out.recon.detach()] + ([] if out.fake is None else [out.fake.detach()])
-    logits, _ = disc(torch.cat([real, *fakes]))
+    logits, _ = disc(torch.cat([real, *fakes]), _judged_labels(labels, out, with_real=True))
     real_logits, fake_logits = logits[:b], logits[b:]
     if loss_cfg.adv_loss == "nonsat":
         total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()

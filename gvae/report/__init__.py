@@ -166,20 +166,21 @@ def _model_sections(run_dir: Path, num_images: int, max_codes: int, device: str)
     """Reconstructions, interpolation and latent scatter; (notes in their place, None) when no model loads."""
     import gvae
 
-    titles = ("Reconstructions", "Latent interpolation", "Latent space")
+    titles = ("Reconstructions", "Latent interpolation", "Latent space", "Samples per class")
     try:
         model = gvae.load(run_dir, ema=True, device=device)
         held = _held_out(model.recipe, max_codes)
     except (GvaeError, OSError) as err:
         return [Section(title, note(f"Not available: {err}")) for title in titles], None
     n = min(num_images, len(held.images))
-    pairs = views.reconstructions(model, held.images[:n])
+    pairs = views.reconstructions(model, held.images[:n], held.labels[:n])
     recon = figure(figures.image_png(pairs, nrow=n, scale=2),
                    f"Top: {n} held-out images from {held.source}; bottom: their reconstructions "
                    "decode(mean of q(z|x)), EMA weights.", "reconstructions")
-    codes = views.encode_means(model, held.images)
-    first, last = views.distant_pair(codes, held.labels)
-    strip = views.interpolation(model, held.images[first], held.images[last], steps=8)
+    codes = views.encode_means(model, held.images, held.labels)
+    first, last = views.distant_pair(codes, held.labels, same_class=model.num_classes > 0)
+    strip = views.interpolation(model, held.images[first], held.images[last], steps=8,
+                                label=int(held.labels[first]))
     interp = figure(figures.image_png(strip, nrow=len(strip), scale=2),
                     f"Held-out images {first} and {last} at the ends; between them, decode((1 - t) mu_{first} + "
                     f"t mu_{last}) for 8 values of t from 0 to 1.", "latent interpolation")
@@ -188,8 +189,21 @@ def _model_sections(run_dir: Path, num_images: int, max_codes: int, device: str)
                      f"Posterior means of {len(codes)} held-out images ({model.latent_dim}-d"
                      f"{', first two principal axes' if model.latent_dim > 2 else ''}), coloured by label.",
                      "latent scatter")
-    sections = [Section(titles[0], recon), Section(titles[1], interp), Section(titles[2], scatter)]
+    sections = [Section(titles[0], recon), Section(titles[1], interp), Section(titles[2], scatter),
+                Section(titles[3], _class_rows(model))]
     return sections, str(model.checkpoint_path)
+
+
+def _class_rows(model) -> str:
+    """One row of prior samples per class of a conditional model; a note for an unconditional one."""
+    if not model.num_classes:
+        return note("The model is unconditional (model.conditional: false): its samples have no class.")
+    per_class = 8
+    rows = views.class_rows(model, per_class)
+    names = ", ".join(f"{i}: {name}" for i, name in enumerate(model.class_names))
+    return figure(figures.image_png(rows, nrow=per_class, scale=2),
+                  f"One row per class, top to bottom ({names}); every row decodes the same {per_class} prior "
+                  "latents, so each column shows what the label alone changes. EMA weights.", "samples per class")
 
 
 # ---------------------------------------------------------------- the page

@@ -42,8 +42,10 @@ class EMA:
             avg.copy_(cur)
 
     @torch.no_grad()
-    def recalibrate_batchnorm(self, batches: Iterable[torch.Tensor], seed: int = 0) -> bool:
-        """Re-estimate the average's BatchNorm statistics on ``batches`` of training images [B, C, H, W].
+    def recalibrate_batchnorm(self, batches: Iterable[torch.Tensor | tuple[torch.Tensor, torch.Tensor]],
+                              seed: int = 0) -> bool:
+        """Re-estimate the average's BatchNorm statistics on ``batches`` of training images [B, C, H, W], or of
+        (images, labels [B]) pairs, which a conditional model needs (its prior latents take the same labels).
 
         Why: the copied statistics describe the live weights' activations, not the average's. The gap grows
         with the learning rate, and behind ``model.latent_norm`` (whose input scale the loss leaves free) it
@@ -65,9 +67,12 @@ class EMA:
             torch.manual_seed(seed)
             ae.train()
             with_prior = self.model.disc is not None  # prior samples only feed the adversarial term
-            for x in batches:
+            for batch in batches:
+                x, labels = batch if isinstance(batch, tuple) else (batch, None)
                 x = x.to(device)
-                ae(x, torch.randn(len(x), self.model.latent_dim, device=device) if with_prior else None)
+                labels = labels.to(device) if self.model.num_classes else None
+                z = torch.randn(len(x), self.model.latent_dim, device=device) if with_prior else None
+                ae(x, z, labels=labels, prior_labels=labels if with_prior else None)
                 seen += 1
             self.model.eval()
         for m, (momentum, state) in zip(norms, saved, strict=True):

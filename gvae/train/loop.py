@@ -37,10 +37,11 @@ from tqdm.auto import tqdm
 
 from gvae.budget import ema_decay, ema_decay_at
 from gvae.config import Recipe
-from gvae.data import TrainLoader, iter_samples, load_images, resolve_shards
+from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
 from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_atomic
 from gvae.models import build_model
+from gvae.models.conditioning import with_data_classes
 from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
 from gvae.train import checkpoint as ckpt
 from gvae.train.diagnostics import generator_diagnostics
@@ -83,6 +84,7 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True):
         check_data(recipe)
+        recipe = with_data_classes(recipe, read_dataset_info(recipe.data.train), recipe.data.train)
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -272,13 +274,15 @@ class Trainer:
         diagnose = r.log.diagnostics and self._is_log_step(self.step + 1) and self.accs.main.is_main_process
         if self.disc is not None:
             self.model.disc.requires_grad_(False)
-        for i, (x, _) in enumerate(micro):
+        for i, (x, y) in enumerate(micro):
             x = x.to(self.device, non_blocking=True)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
                        if self.disc is not None else None)  # prior samples only feed the adversarial term
+            labels, prior_labels = self._labels(y, z_prior is not None)
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
-                out = self.ae(x, z_prior, sched["input_noise"])
-                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind)
+                out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
+                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind,
+                                             labels=labels)
                 if diagnose and i == len(micro) - 1:
                     weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
                     self.diagnostics = generator_diagnostics(out, parts, weights, self.model.ae,
@@ -286,7 +290,7 @@ class Trainer:
                 finite = self._backward(self.accs.g, loss, i)
             if not finite:
                 return self._skip()
-            outs.append((x, _detached(out)))
+            outs.append((x, labels, _detached(out)))
             _accumulate(terms, parts, len(micro))
         terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
         self.opt_g.step()
@@ -294,9 +298,9 @@ class Trainer:
 
         if self.disc is not None:
             self.model.disc.requires_grad_(True)
-            for i, (x, out) in enumerate(outs):
+            for i, (x, labels, out) in enumerate(outs):
                 with self._micro_batch(self.accs.d, self.disc, i == len(outs) - 1):
-                    loss, parts = discriminator_loss(self.disc, x, out, r.loss)
+                    loss, parts = discriminator_loss(self.disc, x, out, r.loss, labels=labels)
                     finite = self._backward(self.accs.d, loss, i)
                 if not finite:
                     return self._skip()
@@ -311,6 +315,19 @@ class Trainer:
         terms.update(lr=torch.tensor(lr), beta=torch.tensor(sched["beta"]),
                      input_noise=torch.tensor(sched["input_noise"]))
         return terms
+
+    def _labels(self, y: torch.Tensor, with_prior: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(labels of the batch, labels of its prior samples) on the device for a conditional model, else Nones.
+
+        The prior samples take a shuffled copy of the batch's labels, so their classes follow the data's.
+        """
+        if not self.model.num_classes:
+            return None, None
+        if bool((y < 0).any()):
+            raise GvaeError(f"model.conditional: true, but {self.recipe.data.train} holds unlabelled samples "
+                            f"(label -1); a conditional run needs every training image labelled")
+        labels = y.to(self.device, non_blocking=True)
+        return labels, labels[torch.randperm(len(labels), device=self.device)] if with_prior else None
 
     def _skip(self) -> None:
         self.diagnostics = {}
@@ -333,14 +350,20 @@ class Trainer:
         n, size = self.recipe.train.ema_bn_images, self.recipe.train.batch_size
         if n == 0 or self._calibrated_at == self.step:
             return
-        images = (torch.from_numpy(s["image"]) for s in iter_samples(self.recipe.data.train, "train", limit=n))
-        batches = iter(lambda: list(itertools.islice(images, size)), [])
-        self.ema.recalibrate_batchnorm((torch.stack(batch) for batch in batches), seed=self.recipe.train.seed)
+        samples = ((torch.from_numpy(s["image"]), s["label"])
+                   for s in iter_samples(self.recipe.data.train, "train", limit=n))
+        batches = iter(lambda: list(itertools.islice(samples, size)), [])
+        self.ema.recalibrate_batchnorm(((torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch]))
+                                        for batch in batches), seed=self.recipe.train.seed)
         self._calibrated_at = self.step
 
     @torch.no_grad()
     def save_samples(self) -> Path | None:
-        """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA)."""
+        """Prior samples from fixed latents, then fixed validation images and their reconstructions (EMA).
+
+        A conditional model's prior sample i is of class i % num_classes, so with up to 8 classes each column
+        of the grid is one class.
+        """
         if not self.accs.main.is_main_process:
             return None
         n = self.recipe.log.num_samples
@@ -349,13 +372,14 @@ class Trainer:
             z = torch.randn(n, self.model.latent_dim, generator=gen)
             source = self.recipe.data.val or self.recipe.data.train
             split = "val" if self.recipe.data.val else "train"
-            real, _ = load_images(source, split=split, limit=min(n, 8))
-            self._fixed = (z.to(self.device), real.to(self.device))
-        z, real = self._fixed
+            real, real_labels = load_images(source, split=split, limit=min(n, 8))
+            z_labels = torch.arange(n) % max(1, self.model.num_classes)
+            self._fixed = tuple(t.to(self.device) for t in (z, z_labels, real, real_labels))
+        z, z_labels, real, real_labels = self._fixed
         self._calibrate_ema()
         model = self.ema.model
-        samples = model.decode(z)
-        recon = model.decode(model.encode(real)[0])
+        samples = model.decode(z, z_labels)
+        recon = model.decode(model.encode(real, real_labels)[0], real_labels)
         return self.monitor.save_grid(self.step, [samples[i:i + 8] for i in range(0, n, 8)] + [real, recon])
 
     def _is_log_step(self, step: int) -> bool:
