@@ -34,10 +34,14 @@ POOLED = 4
 _INIT, _AUGMENT, _SHUFFLE = range(3)
 
 
+def mix_seeds(*parts: int) -> int:
+    """A well-mixed 63-bit seed from non-negative integers: neighbouring tuples get unrelated seeds."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
 def seeded_generator(*parts: int) -> torch.Generator:
-    """A CPU generator seeded by a well-mixed hash of ``parts``: nearby seeds get unrelated streams."""
-    state = np.random.SeedSequence([p & (2**63 - 1) for p in parts]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
+    """A CPU generator seeded by :func:`mix_seeds` of ``parts``."""
+    return torch.Generator().manual_seed(mix_seeds(*parts))
 
 
 class UtilityClassifier(nn.Module):
