@@ -30,7 +30,14 @@ import torch
 from gvae.data import load_images, read_dataset_info, resolve_shards
 from gvae.data.reader import decode_image, unit_chw
 from gvae.errors import GvaeError
-from gvae.metrics.utility import LabelledImages, SyntheticSource, UtilitySettings, utility_scores
+from gvae.metrics.utility import (
+    LabelledImages,
+    SyntheticSource,
+    UtilitySettings,
+    check_synthetic,
+    num_classes_of,
+    utility_scores,
+)
 from gvae.metrics.utility_classifier import seeded_generator
 
 _MODEL = 11  # purpose of the random streams of model-made images
@@ -163,6 +170,7 @@ def run_utility(data: str, settings: UtilitySettings, synthetic: str | None = No
     source, checkpoint = None, None
     if synthetic is not None:
         made = read_synthetic(synthetic, train.class_names)
+        check_synthetic(made, train, num_classes_of(train, heldout))  # before the first classifier trains
 
         def source(images: torch.Tensor, labels: torch.Tensor, seed: int) -> LabelledImages:
             return made  # a fixed set, whatever the repetition

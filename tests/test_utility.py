@@ -5,17 +5,25 @@ templates (~0.9). So more images from the same distribution must show as a clear
 as none, and any leak of the held-out images into training as an impossible score.
 """
 
+import json
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from click.testing import CliRunner
 
 import gvae.evaluate as ev
+from gvae import leaderboard
+from gvae.cli import cli
+from gvae.data import encode_png, write_shard
 from gvae.errors import GvaeError
+from gvae.evaluate import Protocol, write_results
+from gvae.leaderboard import build_leaderboard, cache_path, load_suite
 from gvae.metrics.utility import LabelledImages, UtilitySettings, per_class_accuracy, utility_scores
-from gvae.utility import model_source
+from gvae.utility import load_real, model_source, read_synthetic
 
 CLASSES, RES = 4, 16
 NAMES = ("T-shirt/top", "Trouser", "Bag", "Ankle boot")
@@ -214,3 +222,127 @@ def test_metrics_utility_scores_a_perfect_conditional_model_like_plenty_of_real_
     assert scores["utility_cas"]["value"] > more_real["utility_real_k40"]["value"] - 0.05
     assert set(scores) == {"utility_cas", *(f"utility_{v}_k2" for v in ("real", "classic", "synthetic", "gain",
                                                                           "gain_vs_classic"))}
+
+
+# --- sets on disk, the command, the leaderboard -------------------------------------------------------------
+
+
+def samples(images: LabelledImages, with_labels: bool = True) -> list[dict]:
+    """WebDataset samples (8-bit PNG, cls) of ``images``, keyed by their index."""
+    pixels = (images.images[:, 0] * 255).round().to(torch.uint8).numpy()
+    return [{"__key__": f"{i:08d}", "png": encode_png(p), **({"cls": int(y)} if with_labels else {})}
+            for i, (p, y) in enumerate(zip(pixels, images.labels.tolist(), strict=True))]
+
+
+def packed(directory, splits: dict[str, LabelledImages], names=NAMES, with_labels: bool = True) -> str:
+    """A packed-dataset directory: one shard per split and a dataset.json naming the classes."""
+    directory.mkdir(parents=True)
+    info = {"label_names": list(names) if names else None, "splits": {}}
+    for split, images in splits.items():
+        write_shard(directory / f"{split}-000000.tar", samples(images, with_labels))
+        info["splits"][split] = {"count": len(images.labels),
+                                 "shards": [{"name": f"{split}-000000.tar", "count": len(images.labels)}]}
+    (directory / "dataset.json").write_text(json.dumps(info))
+    return str(directory)
+
+
+def test_generated_shards_png_folders_and_class_folders_read_alike(tmp_path):
+    images = make(2, seed=7)
+    shards = read_synthetic(packed(tmp_path / "wds", {"train": images}), NAMES)
+    png = tmp_path / "png" / "000000"
+    png.mkdir(parents=True)
+    lines = []
+    for sample in samples(images):
+        (png / f"{sample['__key__']}.png").write_bytes(sample["png"])
+        lines.append(json.dumps({"__key__": sample["__key__"], "cls": sample["cls"], "json": {}}) + "\n")
+    (png / "samples.jsonl").write_text("".join(lines))
+    folders = tmp_path / "imagefolder"
+    for sample in samples(images):  # folder names as a file system allows them: T-shirt/top -> T-shirt_top
+        (folders / NAMES[sample["cls"]].replace("/", "_")).mkdir(parents=True, exist_ok=True)
+        (folders / NAMES[sample["cls"]].replace("/", "_") / f"{sample['__key__']}.png").write_bytes(sample["png"])
+    by_png, by_folder = read_synthetic(str(png.parent)), read_synthetic(str(folders), NAMES)
+    assert shards.class_names == NAMES
+    assert torch.allclose(shards.images, images.images, atol=0.5 / 255) and torch.equal(shards.labels, images.labels)
+    assert torch.equal(by_png.images, shards.images) and torch.equal(by_png.labels, shards.labels)
+    def by_class(data: LabelledImages):  # class folders are read folder by folder
+        order = torch.argsort(data.labels, stable=True)
+        return data.images[order], data.labels[order]
+
+    assert all(torch.equal(a, b) for a, b in zip(by_class(by_folder), by_class(shards), strict=True))
+
+
+def test_a_class_folder_that_names_no_class_of_the_data_is_a_user_error(tmp_path):
+    (tmp_path / "set" / "Sweater").mkdir(parents=True)
+    (tmp_path / "set" / "Sweater" / "0.png").write_bytes(samples(make(1, seed=7))[0]["png"])
+    with pytest.raises(GvaeError, match="classes do not match: the synthetic image folder 'Sweater'"):
+        read_synthetic(str(tmp_path / "set"), NAMES)
+
+
+def test_held_out_shards_that_would_also_train_are_refused(tmp_path):
+    data = packed(tmp_path / "data", {"train": make(2, seed=1), "val": make(2, seed=2)})
+    with pytest.raises(GvaeError, match="shard pattern, which has no train and val splits"):
+        load_real(f"{data}/val-000000.tar")
+    with pytest.raises(GvaeError, match="share 1 shard"):
+        load_real(f"{data}/val-000000.tar", train_data=f"{data}/val-000000.tar")
+    train, heldout = load_real(f"{data}/val-000000.tar", train_data=f"{data}/train-000000.tar")
+    assert len(train.labels) == len(heldout.labels) == 8
+
+
+@pytest.fixture(scope="module")
+def data_and_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("utility")
+    data = packed(root / "data", {"train": make(10, seed=1), "val": make(20, seed=2)})
+    return data, packed(root / "aug", {"train": make(10, seed=3)})
+
+
+def test_cli_eval_utility_writes_results_json_and_prints_a_table(tmp_path, data_and_set):
+    data, synthetic = data_and_set
+    out = tmp_path / "utility.json"
+    result = CliRunner().invoke(cli, ["eval", "utility", "--synthetic", synthetic, "--data", data, "--k", "2,5",
+                                      "--seeds", "2", "--steps", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["synthetic"] == synthetic and doc["protocol"]["ks"] == [2, 5] and doc["protocol"]["seeds"] == 2
+    assert {"utility_cas", "utility_gain_k2", "utility_gain_vs_classic_k5"} <= set(doc["metrics"])
+    assert doc["metrics"]["utility_real_k2"]["class_names"] == list(NAMES)
+    assert "utility_gain_k5" in result.output
+
+
+def test_cli_eval_utility_on_an_unlabelled_set_is_a_one_line_error(tmp_path, data_and_set):
+    data, _ = data_and_set
+    unlabelled = packed(tmp_path / "aug", {"train": make(2, seed=3)}, with_labels=False)
+    result = CliRunner().invoke(cli, ["eval", "utility", "--synthetic", unlabelled, "--data", data, "--k", "2",
+                                      "--seeds", "1", "--steps", "5", "--out", str(tmp_path / "u.json")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the synthetic images have no labels")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_utility_numbers_are_rows_of_the_leaderboard(tmp_path, train, heldout):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps({"name": "toy", "entries": [{"name": "GVAE", "runs": [str(tmp_path / "run")]}],
+                                 "protocol": {"data": "data/toy", "metrics": "utility", "utility_k": [2],
+                                              "utility_seeds": 2}}))
+    (tmp_path / "run").mkdir()
+
+    def evaluate_run(run, protocol):
+        source = model_source(PerfectSampler(), protocol.utility_settings())
+        scores = utility_scores(train, heldout, UtilitySettings(**{**vars(protocol.utility_settings()), **FAST}),
+                                source)
+        return {"checkpoint": run, "protocol": asdict(protocol), "metrics": scores}
+
+    board = build_leaderboard(load_suite(suite), tmp_path / "board", evaluate_run=evaluate_run).read_text()
+    for name in ("utility_cas", "utility_real_k2", "utility_classic_k2", "utility_gain_k2",
+                 "utility_gain_vs_classic_k2"):
+        assert f"| {name} (accuracy) ↑ | " in board
+    assert "utility_k=[2]" in board
+
+
+def test_results_cached_before_the_utility_keys_existed_are_still_reused(tmp_path):
+    protocol = Protocol(data="data/toy", metrics="mmd")
+    older = {k: v for k, v in asdict(protocol).items() if not k.startswith("utility_")}
+    cached = {"checkpoint": "runs/gone", "protocol": older, "metrics": {}}
+    write_results(cached, cache_path(tmp_path, "runs/gone", 0))
+    assert leaderboard._cached(cache_path(tmp_path, "runs/gone", 0), "runs/gone", protocol) == cached
+    assert leaderboard._cached(cache_path(tmp_path, "runs/gone", 0), "runs/gone",
+                               Protocol(data="data/toy", metrics="mmd", utility_seeds=5)) is None

@@ -94,7 +94,8 @@ def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_clas
     return [None if n == 0 else c / n for c, n in zip(correct.tolist(), counts.tolist(), strict=True)]
 
 
-def _num_classes(train: LabelledImages, heldout: LabelledImages) -> int:
+def num_classes_of(train: LabelledImages, heldout: LabelledImages) -> int:
+    """The number of classes of labelled real images (their names, or the largest label + 1)."""
     for what, data in (("training", train), ("held-out", heldout)):
         if len(data.labels) == 0 or data.labels.min() < 0:
             raise GvaeError(f"utility needs labels, but the {what} images of --data have none (pack it with labels, "
@@ -184,7 +185,7 @@ def utility_scores(train: LabelledImages, heldout: LabelledImages, settings: Uti
     ``heldout`` images (only predicted) and, if given, a source of synthetic images; without one, only the
     real and classic variants. ``progress`` shows a bar over the classifier trainings.
     """
-    num_classes = _num_classes(train, heldout)
+    num_classes = num_classes_of(train, heldout)
     ks, b = sorted(set(settings.ks)), settings.batch_size
     n_synthetic = round(b * settings.mix_ratio / (1 + settings.mix_ratio))
     augmentation = Augmentation(settings.shift, settings.hflip)
@@ -207,12 +208,13 @@ def utility_scores(train: LabelledImages, heldout: LabelledImages, settings: Uti
             for k in ks:
                 idx = torch.cat([s[:k] for s in subsets])
                 images, labels = train.images[idx], train.labels[idx]
-                scores["real", k].add(fit([Pool(images, labels, b)], seed), heldout, num_classes)
-                scores["classic", k].add(fit([Pool(images, labels, b, augmentation)], seed), heldout, num_classes)
-                if synthetic:
+                if synthetic:  # made and checked first, so that a bad set fails before any training
                     made = synthetic(images, labels, seed)
                     check_synthetic(made, train, num_classes)
                     sizes[f"k{k}"] = len(made.labels)
+                scores["real", k].add(fit([Pool(images, labels, b)], seed), heldout, num_classes)
+                scores["classic", k].add(fit([Pool(images, labels, b, augmentation)], seed), heldout, num_classes)
+                if made is not None:
                     pools = [Pool(images, labels, b - n_synthetic), Pool(made.images, made.labels, n_synthetic)]
                     scores["synthetic", k].add(fit(pools, seed), heldout, num_classes)
             if made is not None:  # CAS on the synthetic images of the largest K
