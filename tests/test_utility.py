@@ -346,3 +346,10 @@ def test_results_cached_before_the_utility_keys_existed_are_still_reused(tmp_pat
     assert leaderboard._cached(cache_path(tmp_path, "runs/gone", 0), "runs/gone", protocol) == cached
     assert leaderboard._cached(cache_path(tmp_path, "runs/gone", 0), "runs/gone",
                                Protocol(data="data/toy", metrics="mmd", utility_seeds=5)) is None
+
+
+def test_shipped_utility_suite_measures_the_fmnist_small_runs_at_k_10_and_100():
+    suite, small = load_suite("eval/suites/fmnist-small-utility.yaml"), load_suite("eval/suites/fmnist-small.yaml")
+    assert [e.runs for e in suite.entries] == [e.runs for e in small.entries]
+    protocol = suite.protocol_for(0)
+    assert ev.parse_metrics(protocol.metrics) == ["utility"] and protocol.utility_settings().ks == (10, 100)
