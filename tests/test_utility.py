@@ -22,7 +22,13 @@ from gvae.data import encode_png, write_shard
 from gvae.errors import GvaeError
 from gvae.evaluate import Protocol, write_results
 from gvae.leaderboard import build_leaderboard, cache_path, load_suite
-from gvae.metrics.utility import LabelledImages, UtilitySettings, per_class_accuracy, utility_scores
+from gvae.metrics.utility import (
+    LabelledImages,
+    UtilitySettings,
+    class_subsets,
+    per_class_accuracy,
+    utility_scores,
+)
 from gvae.utility import load_real, model_source, read_synthetic
 
 CLASSES, RES = 4, 16
@@ -158,6 +164,16 @@ def test_synthetic_classes_that_do_not_match_are_a_user_error(train, heldout):
     beyond = LabelledImages(torch.rand(8, 1, RES, RES), torch.full((8,), CLASSES))
     with pytest.raises(GvaeError, match="label 4, --data has 4 classes"):
         utility_scores(train, heldout, settings(seeds=1), fixed(beyond))
+
+
+def test_the_k_real_images_per_class_are_balanced_and_chosen_by_the_seed(train):
+    def pick(seed):
+        return class_subsets(train, 5, CLASSES, torch.Generator().manual_seed(seed))
+
+    subsets = pick(0)
+    assert [train.labels[s].tolist() for s in subsets] == [[c] * 5 for c in range(CLASSES)]
+    assert all(torch.equal(a, b) for a, b in zip(subsets, pick(0), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(subsets, pick(1), strict=True))
 
 
 def test_k_larger_than_a_class_is_a_user_error(train, heldout):

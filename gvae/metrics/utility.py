@@ -128,17 +128,16 @@ def check_synthetic(synthetic: LabelledImages, real: LabelledImages, num_classes
                         f"--data has {num_classes} classes (0..{num_classes - 1})")
 
 
-def class_subsets(labels: torch.Tensor, k: int, num_classes: int, generator: torch.Generator,
-                  data: LabelledImages | None = None) -> list[torch.Tensor]:
+def class_subsets(data: LabelledImages, k: int, num_classes: int, generator: torch.Generator) -> list[torch.Tensor]:
     """For each class, the indices of ``k`` of its images in a random order (the first K' of them are the
     subset at any K' < k). Raises GvaeError when a class has fewer than k."""
     subsets = []
     for c in range(num_classes):
-        members = torch.nonzero(labels == c).flatten()
+        members = torch.nonzero(data.labels == c).flatten()
         if len(members) < k:
-            name = _class_name(data, c) if data is not None else str(c)
-            raise GvaeError(f"K = {k} real images per class, but class {name} has only {len(members)} among the "
-                            f"{len(labels)} training images read; lower --k or read more training images")
+            raise GvaeError(f"K = {k} real images per class, but class {_class_name(data, c)} has only "
+                            f"{len(members)} among the {len(data.labels)} training images read; lower --k or read "
+                            f"more training images")
         subsets.append(members[torch.randperm(len(members), generator=generator)[:k]])
     return subsets
 
@@ -192,7 +191,7 @@ def utility_scores(train: LabelledImages, heldout: LabelledImages, settings: Uti
     variants = ("real", "classic") + (("synthetic",) if synthetic else ())
     scores = {(v, k): _Scores([], []) for v in variants for k in ks}
     cas = _Scores([], [])
-    class_subsets(train.labels, ks[-1], num_classes, torch.Generator(), train)  # fail before any training
+    class_subsets(train, ks[-1], num_classes, torch.Generator())  # fail before any training
     total = settings.seeds * (len(ks) * len(variants) + (synthetic is not None))
     sizes: dict[str, int] = {}
     with tqdm(total=total, desc="utility", unit="classifier", disable=not progress, dynamic_ncols=True) as bar:
@@ -203,7 +202,7 @@ def utility_scores(train: LabelledImages, heldout: LabelledImages, settings: Uti
 
         for r in range(settings.seeds):
             seed = mix_seeds(settings.seed, r)
-            subsets = class_subsets(train.labels, ks[-1], num_classes, seeded_generator(seed, _SUBSET), train)
+            subsets = class_subsets(train, ks[-1], num_classes, seeded_generator(seed, _SUBSET))
             made = None
             for k in ks:
                 idx = torch.cat([s[:k] for s in subsets])
