@@ -184,8 +184,9 @@ def test_k_larger_than_a_class_is_a_user_error(train, heldout):
 def test_settings_are_validated_naming_the_setting():
     with pytest.raises(GvaeError, match="utility seeds must be at least 1"):
         UtilitySettings(seeds=0)
-    with pytest.raises(GvaeError, match="utility mix_ratio"):
-        UtilitySettings(mix_ratio=0.0)
+    for ratio in (0.0, math.nan, math.inf):
+        with pytest.raises(GvaeError, match="utility mix_ratio must be a finite number above 0"):
+            UtilitySettings(mix_ratio=ratio)
 
 
 class IdentityCoder(torch.nn.Module):

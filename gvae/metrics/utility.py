@@ -66,8 +66,8 @@ class UtilitySettings:
         if not self.ks or min(self.ks) < 1:
             raise GvaeError(f"utility k must be one or more positive integers, got {list(self.ks)}")
         for name in ("mix_ratio", "lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise GvaeError(f"utility {name} must be above 0, got {getattr(self, name)}")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise GvaeError(f"utility {name} must be a finite number above 0, got {getattr(self, name)}")
         if round(self.batch_size * self.mix_ratio / (1 + self.mix_ratio)) in (0, self.batch_size):
             raise GvaeError(f"utility mix_ratio {self.mix_ratio} leaves no synthetic or no real image in a batch of "
                             f"{self.batch_size}")
