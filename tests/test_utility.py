@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+import gvae
 import gvae.evaluate as ev
 from gvae import leaderboard
 from gvae.cli import cli
@@ -370,3 +371,18 @@ def test_shipped_utility_suite_measures_the_fmnist_small_runs_at_k_10_and_100():
     assert [e.runs for e in suite.entries] == [e.runs for e in small.entries]
     protocol = suite.protocol_for(0)
     assert ev.parse_metrics(protocol.metrics) == ["utility"] and protocol.utility_settings().ks == (10, 100)
+
+
+def test_cli_eval_run_metrics_utility_scores_the_models_own_variations(monkeypatch, tmp_path, data_and_set):
+    data, _ = data_and_set
+    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": IdentityCoder())
+    out = tmp_path / "results.json"
+    result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", data, "--metrics", "utility", "--utility-k", "2",
+                                      "--utility-seeds", "1", "--utility-steps", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["protocol"]["utility_k"] == [2] and doc["protocol"]["utility_steps"] == 20
+    assert doc["protocol"]["evaluated"] == ["utility"]
+    mixed = doc["metrics"]["utility_synthetic_k2"]
+    assert mixed["n_synthetic"] == 250 * 2 * CLASSES  # ceil(500 / 2) variations of each real image
+    assert mixed["class_names"] == list(NAMES) and len(mixed["per_class"]) == CLASSES

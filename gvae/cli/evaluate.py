@@ -28,6 +28,8 @@ def utility_options(prefix: str):
                      help="Utility: classifier seeds; each draws its own K real images per class."),
         click.option(f"--{prefix}mix-ratio", "utility_mix_ratio", type=click.FloatRange(0, min_open=True),
                      default=1.0, show_default=True, help="Utility: synthetic images per real image in a batch."),
+        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=300, show_default=True,
+                     help="Utility: optimizer steps per classifier (batches of 64)."),
     )
 
     def decorate(command):
@@ -89,7 +91,7 @@ def eval_group() -> None:
               help="Where results.json goes.")
 def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, feature_weights: str | None,
         train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int,
-        utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, out: str) -> None:
+        utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, out: str) -> None:
     """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
 
     \b
@@ -120,7 +122,7 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
     protocol = Protocol(data=data, metrics=metrics, num_samples=num_samples, iwae_k=iwae_k, seed=seed,
                         feature_weights=feature_weights, train_data=train_data, num_real=num_real,
                         num_train=num_train, batch_size=batch_size, msssim_pairs=msssim_pairs, utility_k=utility_k,
-                        utility_seeds=utility_seeds, utility_mix_ratio=utility_mix_ratio)
+                        utility_seeds=utility_seeds, utility_mix_ratio=utility_mix_ratio, utility_steps=utility_steps)
     results = run_evaluation(source, protocol, device=state.device)
     if state.is_main_process:
         write_results(results, out)
@@ -180,7 +182,6 @@ def train_features(data: str, out: str, epochs: int, limit: int | None, batch_si
 @click.option("--train-data", default=None, help="Training images, when --data names only held-out shards.")
 @utility_options("")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Base seed of every random draw.")
-@click.option("--steps", type=click.IntRange(1), default=300, show_default=True, help="Optimizer steps per classifier.")
 @click.option("--hflip", is_flag=True, help="Classic augmentation also mirrors images (only for mirror-safe classes).")
 @click.option("--num-real", type=click.IntRange(1), default=None, help="Held-out images read, at most [default: all].")
 @click.option("--num-train", type=click.IntRange(1), default=20000, show_default=True,
@@ -188,8 +189,8 @@ def train_features(data: str, out: str, epochs: int, limit: int | None, batch_si
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
 def utility(data: str, synthetic: str | None, train_data: str | None, utility_k: list[int], utility_seeds: int,
-            utility_mix_ratio: float, seed: int, steps: int, hflip: bool, num_real: int | None, num_train: int,
-            out: str) -> None:
+            utility_mix_ratio: float, utility_steps: int, seed: int, hflip: bool, num_real: int | None,
+            num_train: int, out: str) -> None:
     """Does a synthetic set help train a classifier? (Classification Accuracy Score, Ravuri & Vinyals 2019)
 
     A fixed small CNN is trained for --steps on each training set below and tested on the held-out images;
@@ -218,7 +219,7 @@ def utility(data: str, synthetic: str | None, train_data: str | None, utility_k:
     from gvae.utility import run_utility
 
     settings = UtilitySettings(ks=tuple(utility_k), seeds=utility_seeds, seed=seed, mix_ratio=utility_mix_ratio,
-                               steps=steps, hflip=hflip)
+                               steps=utility_steps, hflip=hflip)
     results = run_utility(data, settings, synthetic=synthetic, train_data=train_data, num_real=num_real,
                           num_train=num_train, device="cuda" if torch.cuda.is_available() else "cpu", progress=True)
     write_results(results, out)
