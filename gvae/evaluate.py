@@ -354,7 +354,7 @@ class Protocol:
     utility_seeds: int = 3  # classifier seeds (repetitions)
     utility_mix_ratio: float = 1.0  # synthetic images per real image in a training batch
     utility_synthetic_per_class: int = 500  # images per class the model makes
-    utility_steps: int = 300  # optimizer steps per classifier
+    utility_steps: int = 900  # optimizer steps per classifier
 
     def utility_settings(self) -> UtilitySettings:
         return UtilitySettings(ks=tuple(self.utility_k), seeds=self.utility_seeds, seed=self.seed,

@@ -28,7 +28,7 @@ def utility_options(prefix: str):
                      help="Utility: classifier seeds; each draws its own K real images per class."),
         click.option(f"--{prefix}mix-ratio", "utility_mix_ratio", type=click.FloatRange(0, min_open=True),
                      default=1.0, show_default=True, help="Utility: synthetic images per real image in a batch."),
-        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=300, show_default=True,
+        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=900, show_default=True,
                      help="Utility: optimizer steps per classifier (batches of 64)."),
     )
 

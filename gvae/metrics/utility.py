@@ -50,7 +50,7 @@ class UtilitySettings:
     seeds: int = 3  # repetitions (classifier seeds, each with its own real subset)
     seed: int = 0  # base seed of every random choice
     mix_ratio: float = 1.0  # synthetic images per real image in each training batch of variant (c)
-    steps: int = 300  # optimizer steps per classifier, whatever the training set's size
+    steps: int = 900  # optimizer steps per classifier, whatever the training set's size (see README)
     batch_size: int = 64
     lr: float = 3e-3  # Adam, cosine-decayed to 0 over the steps
     shift: int = 2  # classic augmentation: random shifts of up to this many px each way
