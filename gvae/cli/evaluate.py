@@ -58,6 +58,7 @@ def eval_group() -> None:
       gvae eval runs/phantom --data data/phantom --out results.json
       gvae eval train-features --data data/fmnist --out features/fmnist.safetensors
       gvae eval runs/fmnist-32-gvae-s0 --data data/fmnist --feature-weights features/fmnist.safetensors
+      gvae eval utility --synthetic aug/fmnist-x4 --data data/fmnist     # does a generated set help?
     """
 
 
