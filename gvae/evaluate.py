@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ from gvae import metrics as M
 from gvae.data import load_images
 from gvae.errors import GvaeError
 from gvae.fileio import write_json_atomic
+from gvae.metrics.utility import LabelledImages, UtilitySettings, utility_scores
+from gvae.utility import class_names_of, model_source
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,12 @@ class EvalInputs:
     device: torch.device = torch.device("cpu")
     fidelity: tuple[str, ...] = ()  # the torch-fidelity metrics chosen: computed together, once
     cache: dict = field(default_factory=dict)
+    # for utility: the model (it makes the synthetic images), labels int64 [N] (-1: none), the data's classes
+    model: Any = None
+    real_labels: torch.Tensor | None = None
+    train_labels: torch.Tensor | None = None
+    class_names: tuple[str, ...] | None = None
+    utility: UtilitySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Metric:
     needs_train: bool = False
     needs_features: bool = False
     per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
+    in_all: bool = True  # part of ``--metrics all`` (utility is not: it trains classifiers, and needs labels)
 
 
 def _entry(value: float, std: float | None, n: int, unit: str, better: str, **extra) -> dict:
@@ -162,6 +172,15 @@ def _fidelity(which: str) -> Callable[[EvalInputs], dict[str, dict]]:
     return compute
 
 
+def _utility(inp: EvalInputs) -> dict[str, dict]:
+    def labelled(images: torch.Tensor, labels: torch.Tensor | None) -> LabelledImages:
+        return LabelledImages(images, torch.full((len(images),), -1) if labels is None else labels, inp.class_names)
+
+    settings = inp.utility or UtilitySettings(seed=inp.seed)
+    return utility_scores(labelled(inp.train, inp.train_labels), labelled(inp.real, inp.real_labels), settings,
+                          model_source(inp.model, settings), device=inp.device, progress=True)
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mmd", "unbiased pixel-space MMD^2, generated vs held-out (median-heuristic Gaussian kernels)", _mmd,
            min_generated=2, min_real=2),
@@ -184,14 +203,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            min_generated=10, min_real=0, needs_features=True),
     Metric("prc", "precision and recall of feature manifolds (k = 3)", _fidelity("prc"), min_generated=4,
            min_real=4, needs_features=True),
+    Metric("utility", "held-out accuracy of classifiers trained with the model's images: CAS, gain over K real "
+           "images per class alone and with classic augmentation, per class", _utility, needs_train=True,
+           in_all=False),
 )}
 
 
 def parse_metrics(text: str) -> list[str]:
-    """``all`` or a comma-separated list of :data:`METRICS` names -> the names, in registry order."""
-    if text.strip() == "all":
-        return list(METRICS)
+    """A comma-separated list of :data:`METRICS` names -> the names, in registry order. ``all`` stands for
+    every metric but utility (``all,utility`` for every one)."""
     names = [name.strip() for name in text.split(",") if name.strip()]
+    if "all" in names:
+        names = [name for name in names if name != "all"] + [m.name for m in METRICS.values() if m.in_all]
     unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
         raise GvaeError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}; choose from all, {', '.join(METRICS)}")
@@ -325,15 +348,18 @@ def _held_out_labels(model, real: torch.Tensor, labels: torch.Tensor | None) -> 
 def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None, metrics: list[str],
              num_samples: int, iwae_k: int, seed: int, features: M.Features | None = None,
              batch_size: int = 256, temperature: float = 1.0, msssim_pairs: int = 1000,
-             device: str | torch.device = "cpu", real_labels: torch.Tensor | None = None) -> dict[str, dict]:
+             device: str | torch.device = "cpu", real_labels: torch.Tensor | None = None,
+             train_labels: torch.Tensor | None = None, class_names: tuple[str, ...] | None = None,
+             utility: UtilitySettings | None = None) -> dict[str, dict]:
     """Evaluate ``model`` and return the results.json "metrics" mapping (on rank 0; {} on other ranks).
 
     ``real_images`` [N, C, H, W] in [0, 1] are held-out images (per-image metrics use all of them);
     ``train_images`` (or None) are for memorisation; ``metrics`` are :data:`METRICS` names; ``num_samples``
     images are drawn from the prior at ``temperature``; ``iwae_k`` importance samples per image; ``features``
     is the feature network for fid/kid/isc/prc. ``real_labels`` int64 [N] (-1: none) are the held-out images'
-    labels, which a conditional model needs (see the module docstring). Raises GvaeError for data the model
-    cannot have made, for too few images for a metric and for a conditional model without held-out labels.
+    labels, which a conditional model needs (see the module docstring). utility reads the labels of both image
+    sets, the data's ``class_names`` and its ``utility`` settings. Raises GvaeError for data the model cannot
+    have made, for too few images for a metric and for a conditional model without held-out labels.
     """
     chosen = [METRICS[name] for name in metrics]
     _check(model, real_images, train_images, chosen, num_samples)
@@ -361,7 +387,9 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
         return {}
     inputs = EvalInputs(generated, real_images, train_images, per_image, seed, iwae_k,
                         dims=math.prod(real_images.shape[1:]), features=features, msssim_pairs=msssim_pairs,
-                        device=device, fidelity=tuple(m.name for m in chosen if m.needs_features))
+                        device=device, fidelity=tuple(m.name for m in chosen if m.needs_features), model=model,
+                        real_labels=real_labels, train_labels=train_labels, class_names=class_names,
+                        utility=utility)
     results: dict[str, dict] = {}
     for metric in chosen:
         log.info("computing %s", metric.name)
@@ -381,10 +409,20 @@ class Protocol:
     feature_weights: str | None = None
     train_data: str | None = None  # default: the train split of a packed --data dir, else the run's data.train
     num_real: int = 10000  # held-out images read (at most)
-    num_train: int = 20000  # training images read for memorisation (at most)
+    num_train: int = 20000  # training images read for memorisation and utility (at most)
     temperature: float = 1.0
     batch_size: int = 256
     msssim_pairs: int = 1000
+    utility_k: list[int] = field(default_factory=lambda: [10, 100])  # real images per class
+    utility_seeds: int = 3  # classifier seeds (repetitions)
+    utility_mix_ratio: float = 1.0  # synthetic images per real image in a training batch
+    utility_synthetic_per_class: int = 500  # images per class the model makes
+    utility_steps: int = 900  # optimizer steps per classifier
+
+    def utility_settings(self) -> UtilitySettings:
+        return UtilitySettings(ks=tuple(self.utility_k), seeds=self.utility_seeds, seed=self.seed,
+                               mix_ratio=self.utility_mix_ratio, synthetic_per_class=self.utility_synthetic_per_class,
+                               steps=self.utility_steps, temperature=self.temperature)
 
 
 def _train_spec(protocol: Protocol, model) -> str:
@@ -394,7 +432,7 @@ def _train_spec(protocol: Protocol, model) -> str:
         return protocol.data
     recipe = getattr(model, "recipe", None)
     if recipe is None or not recipe.data.train:
-        raise GvaeError("memorization needs training images; give --train-data")
+        raise GvaeError("memorization and utility need training images; give --train-data")
     return recipe.data.train
 
 
@@ -413,11 +451,13 @@ def _too_few_images(names: list[str], real: int, samples: int) -> dict[str, str]
 def run_evaluation(source: str, protocol: Protocol, device: str | torch.device = "cpu") -> dict:
     """Load the checkpoint and the data, evaluate, and return the whole results.json document (rank 0).
 
-    With ``metrics="all"`` a metric whose inputs are missing or too few (feature weights, training images,
-    held-out images or samples below its minimum) is left out and listed under "skipped" with the reason;
-    named explicitly, it is an error.
+    With ``all`` among the metrics, a metric whose inputs are missing or too few (feature weights, training
+    images, held-out images or samples below its minimum) is left out and listed under "skipped" with the
+    reason; otherwise it is an error.
     """
-    names, explicit = parse_metrics(protocol.metrics), protocol.metrics.strip() != "all"
+    names = parse_metrics(protocol.metrics)
+    explicit = "all" not in {name.strip() for name in protocol.metrics.split(",")}
+    utility = protocol.utility_settings() if "utility" in names else None  # bad settings fail before loading
     skipped: dict[str, str] = {}
     model = gvae.load(source, ema=True, device=device)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
@@ -432,18 +472,19 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
             if explicit:
                 raise
             skipped.update({n: str(err) for n in names if METRICS[n].needs_features})
-    train = None
-    if "memorization" in names:
+    train = train_labels = None
+    if any(METRICS[n].needs_train for n in names):
         try:
-            train, _ = load_images(_train_spec(protocol, model), split="train", limit=protocol.num_train)
+            train, train_labels = load_images(_train_spec(protocol, model), split="train", limit=protocol.num_train)
         except GvaeError as err:
             if explicit:
                 raise
-            skipped["memorization"] = str(err)
+            skipped.update({n: str(err) for n in names if METRICS[n].needs_train})
     names = [n for n in names if n not in skipped]
     results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
                        features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,
-                       msssim_pairs=protocol.msssim_pairs, device=device, real_labels=real_labels)
+                       msssim_pairs=protocol.msssim_pairs, device=device, real_labels=real_labels,
+                       train_labels=train_labels, class_names=class_names_of(protocol.data), utility=utility)
     model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels",
                                                         "class_names")}
     return {"checkpoint": str(getattr(model, "checkpoint_path", source)), "data": protocol.data,

@@ -5,17 +5,23 @@ A suite is a YAML file::
     name: fmnist-32
     protocol:                 # the fields of gvae.evaluate.Protocol, with `seeds` (a list) for `seed`
       data: data/fmnist
+      metrics: all,utility    # every metric; utility (classifiers trained with each model's images) is opt-in
       num_samples: 10000
       iwae_k: 100
       seeds: [0]
       feature_weights: features/fmnist.safetensors
+      utility_k: [10, 100]    # utility: real images per class, classifier seeds, synthetic per real image
+      utility_seeds: 3
+      utility_mix_ratio: 1.0
     entries:                  # one row of the leaderboard each; its runs are averaged
       - name: GVAE
         runs: [runs/fmnist-32-gvae-s0, runs/fmnist-32-gvae-s1]
 
 Paths are relative to the working directory. Each (run, seed) is evaluated once and cached as a plain
-results.json under ``OUT/results/``; a cached file is reused while its protocol matches the suite's and the
-run's newest checkpoint is the one it measured. The outputs are ``OUT/LEADERBOARD.md`` (metrics as rows,
+results.json under ``OUT/results/``; a cached file is reused while its protocol matches the suite's (a key
+it does not record, being older than the key, matches the key's default) and the run's newest checkpoint is
+the one it measured. Every metric of the results is a row, utility's included (``utility_cas``,
+``utility_gain_k10``, ...: accuracies, higher is better). The outputs are ``OUT/LEADERBOARD.md`` (metrics as rows,
 entries as columns, mean +- std over runs x seeds, best in bold), ``OUT/leaderboard.csv`` (one row per entry
 and metric) and ``OUT/plots/<metric>.png`` (a bar chart with error bars per metric).
 """
@@ -27,7 +33,7 @@ import json
 import re
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from gvae.config import read_yaml_mapping
@@ -96,7 +102,9 @@ def _cached(path: Path, run: str, protocol: Protocol) -> dict | None:
         results = json.loads(path.read_text())
     except ValueError:
         return None
-    if any(results.get("protocol", {}).get(k) != v for k, v in asdict(protocol).items()):
+    recorded = results.get("protocol", {})
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(Protocol)}
+    if any(recorded.get(k, defaults[k]) != v for k, v in asdict(protocol).items()):
         return None
     if Path(run).exists():
         from gvae.train.checkpoint import resolve_checkpoint

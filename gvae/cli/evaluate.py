@@ -4,7 +4,40 @@ from __future__ import annotations
 
 import click
 
-METRIC_NAMES = "mmd, msssim, recon, elbo, iwae, denoise, memorization, fid, kid, isc, prc"
+METRIC_NAMES = "mmd, msssim, recon, elbo, iwae, denoise, memorization, fid, kid, isc, prc, utility"
+
+
+def _ks(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """``10,100`` -> [10, 100]: real images per class."""
+    try:
+        ks = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not ks or min(ks) < 1:
+        raise click.BadParameter(f"{value!r}: give one or more positive integers, e.g. 10,100")
+    return ks
+
+
+def utility_options(prefix: str):
+    """The utility protocol's options, shared by `gvae eval run` (``--utility-k``, ...) and `gvae eval utility`
+    (``--k``, ...)."""
+    options = (
+        click.option(f"--{prefix}k", "utility_k", default="10,100", show_default=True, callback=_ks,
+                     help="Utility: real training images per class, comma-separated; one set of variants each."),
+        click.option(f"--{prefix}seeds", "utility_seeds", type=click.IntRange(1), default=3, show_default=True,
+                     help="Utility: classifier seeds; each draws its own K real images per class."),
+        click.option(f"--{prefix}mix-ratio", "utility_mix_ratio", type=click.FloatRange(0, min_open=True),
+                     default=1.0, show_default=True, help="Utility: synthetic images per real image in a batch."),
+        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=900, show_default=True,
+                     help="Utility: optimizer steps per classifier (batches of 64)."),
+    )
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 class _DefaultsToRun(click.Group):
@@ -25,6 +58,7 @@ def eval_group() -> None:
       gvae eval runs/phantom --data data/phantom --out results.json
       gvae eval train-features --data data/fmnist --out features/fmnist.safetensors
       gvae eval runs/fmnist-32-gvae-s0 --data data/fmnist --feature-weights features/fmnist.safetensors
+      gvae eval utility --synthetic aug/fmnist-x4 --data data/fmnist     # does a generated set help?
     """
 
 
@@ -32,7 +66,8 @@ def eval_group() -> None:
 @click.argument("source", metavar="RUN_OR_CHECKPOINT")
 @click.option("--data", "data", required=True,
               help="Held-out images: a packed dataset directory (its val split) or a shard pattern.")
-@click.option("--metrics", default="all", show_default=True, help=f"Comma-separated list of: {METRIC_NAMES}.")
+@click.option("--metrics", default="all", show_default=True,
+              help=f"Comma-separated list of: {METRIC_NAMES}; all = every one but utility.")
 @click.option("--num-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="Images drawn from the model for the sample metrics.")
 @click.option("--iwae-k", type=click.IntRange(1), default=100, show_default=True,
@@ -42,20 +77,22 @@ def eval_group() -> None:
               help="Feature network for fid/kid/isc/prc: a .safetensors file from `gvae eval train-features`, "
                    "or torch-fidelity's Inception-v3 .pth file. Without it (and with --metrics all) those are skipped.")
 @click.option("--train-data", default=None,
-              help="Training images for memorization [default: the train split of a packed --data directory, "
-                   "else the run's data.train].")
+              help="Training images for memorization and utility [default: the train split of a packed --data "
+                   "directory, else the run's data.train].")
 @click.option("--num-real", type=click.IntRange(1), default=10000, show_default=True,
               help="Held-out images read, at most.")
 @click.option("--num-train", type=click.IntRange(1), default=20000, show_default=True,
-              help="Training images read for memorization, at most.")
+              help="Training images read for memorization and utility, at most.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Images (or image x importance-sample pairs) per forward pass.")
 @click.option("--msssim-pairs", type=click.IntRange(1), default=1000, show_default=True,
               help="Random sample pairs averaged for msssim.")
+@utility_options("utility-")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
 def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, feature_weights: str | None,
-        train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int, out: str) -> None:
+        train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int,
+        utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, out: str) -> None:
     """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
 
     \b
@@ -68,12 +105,15 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
       denoise        reconstruction of noisy held-out images, sigma 0.2 and 0.5 [denoise_psnr_0.2, ...]
       memorization   fraction of samples unusually close to a training image [memorization]
       fid, kid, isc, prc  torch-fidelity with local feature weights [fid, kid, isc, precision, recall]
+      utility        (not in all) classifiers trained with the model's images, tested on held-out images:
+                     CAS and the gain over K real images per class [utility_cas, utility_gain_k10, ...];
+                     see `gvae eval utility --help`
 
     A class-conditional model encodes and decodes the held-out images with their labels, and draws its prior
     samples' classes from the held-out labels.
 
     \b
-    Distributed (each process a share of the work, identical results):
+    Distributed (each process a share of the work, identical results; utility runs on the first process):
       accelerate launch --multi_gpu --num_processes 2 -m gvae eval runs/x --data data/x
     """
     import torch
@@ -87,7 +127,8 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
     state = PartialState(cpu=not torch.cuda.is_available())
     protocol = Protocol(data=data, metrics=metrics, num_samples=num_samples, iwae_k=iwae_k, seed=seed,
                         feature_weights=feature_weights, train_data=train_data, num_real=num_real,
-                        num_train=num_train, batch_size=batch_size, msssim_pairs=msssim_pairs)
+                        num_train=num_train, batch_size=batch_size, msssim_pairs=msssim_pairs, utility_k=utility_k,
+                        utility_seeds=utility_seeds, utility_mix_ratio=utility_mix_ratio, utility_steps=utility_steps)
     results = run_evaluation(source, protocol, device=state.device)
     if state.is_main_process:
         write_results(results, out)
@@ -134,6 +175,61 @@ def train_features(data: str, out: str, epochs: int, limit: int | None, batch_si
     save_classifier(net, out, extra=info)
     shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in info.items()}
     click.echo(" ".join(f"{k}={v}" for k, v in shown.items()))
+    click.echo(f"wrote {out}")
+
+
+@eval_group.command("utility")
+@click.option("--data", "data", required=True,
+              help="Labelled real images: a packed dataset directory (train split: the K per class; val split: "
+                   "held-out, only ever predicted), or the held-out shards with --train-data.")
+@click.option("--synthetic", default=None,
+              help="A labelled generated set: `gvae generate` shards or its --format png / imagefolder directory. "
+                   "Without it, only the real and classic-augmentation variants run.")
+@click.option("--train-data", default=None, help="Training images, when --data names only held-out shards.")
+@utility_options("")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Base seed of every random draw.")
+@click.option("--hflip", is_flag=True, help="Classic augmentation also mirrors images (only for mirror-safe classes).")
+@click.option("--num-real", type=click.IntRange(1), default=None, help="Held-out images read, at most [default: all].")
+@click.option("--num-train", type=click.IntRange(1), default=20000, show_default=True,
+              help="Training images read (the K per class are drawn from these), at most.")
+@click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
+              help="Where results.json goes.")
+def utility(data: str, synthetic: str | None, train_data: str | None, utility_k: list[int], utility_seeds: int,
+            utility_mix_ratio: float, utility_steps: int, seed: int, hflip: bool, num_real: int | None,
+            num_train: int, out: str) -> None:
+    """Does a synthetic set help train a classifier? (Classification Accuracy Score, Ravuri & Vinyals 2019)
+
+    A fixed small CNN is trained for --steps on each training set below and tested on the held-out images;
+    every number is its accuracy there (mean and std over --seeds; each seed draws its own K real images
+    per class, shared by the variants, so gains are paired and carry their standard error).
+
+    \b
+      utility_cas                synthetic images only
+      utility_real_k{K}          (a) K real images per class
+      utility_classic_k{K}       (b) the same, with random shifts of up to 2 px (and flips with --hflip)
+      utility_synthetic_k{K}     (c) the same K real images, synthetic ones mixed in at --mix-ratio
+      utility_gain_k{K}          (c) - (a)
+      utility_gain_vs_classic_k{K}  (c) - (b)
+    Each entry of results.json also holds the accuracy of every class (per_class) and of every seed.
+
+    \b
+    Examples:
+      gvae eval utility --data data/fmnist                           # real vs classic augmentation only
+      gvae eval utility --synthetic aug/fmnist-x4 --data data/fmnist --k 10,100 --seeds 3 --out utility.json
+      gvae eval runs/fmnist-cond --data data/fmnist --metrics utility  # the model's own images
+    """
+    import torch
+
+    from gvae.evaluate import format_table, write_results
+    from gvae.metrics.utility import UtilitySettings
+    from gvae.utility import run_utility
+
+    settings = UtilitySettings(ks=tuple(utility_k), seeds=utility_seeds, seed=seed, mix_ratio=utility_mix_ratio,
+                               steps=utility_steps, hflip=hflip)
+    results = run_utility(data, settings, synthetic=synthetic, train_data=train_data, num_real=num_real,
+                          num_train=num_train, device="cuda" if torch.cuda.is_available() else "cpu", progress=True)
+    write_results(results, out)
+    click.echo(format_table(results))
     click.echo(f"wrote {out}")
 
 
