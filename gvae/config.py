@@ -1,7 +1,8 @@
 """Typed recipes: YAML files validated once, at load time, into dataclasses.
 
-A recipe has six sections (``data``, ``model``, ``loss``, ``optim``, ``train``, ``log``). A recipe file may
-name a parent with ``extends: other.yaml`` (resolved relative to the file); its keys override the parent's.
+A recipe has seven sections (``data``, ``model``, ``loss``, ``optim``, ``train``, ``log``, ``augment``). A
+recipe file may name a parent with ``extends: other.yaml`` (resolved relative to the file); its keys override
+the parent's.
 Command-line overrides are dotted ``KEY=VALUE`` pairs whose value is parsed as YAML and then checked against
 the field's type, so ``train.max_steps=20`` and ``optim.betas=[0.5,0.99]`` both work.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -142,6 +144,27 @@ class LogConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Differentiable augmentation of every image the discriminator sees (DiffAugment; ADA's adaptive p).
+
+    Off (an empty policy) by default. With ``target`` > 0, p starts at ``p`` and every ``interval`` steps moves
+    by sign(mean sign(D(real)) - target) * images_seen / ``speed_images``, clamped to [0, 1].
+    """
+
+    policy: list[Literal["translation", "cutout", "flip", "brightness", "contrast", "saturation"]] = field(
+        default_factory=list)  # ops applied in this order; flip only where mirror images are valid data
+    p: float = 1.0  # probability of each op per image; with target > 0, the value p starts from
+    target: float = 0.0  # ADA's r_t: the wanted mean of sign(D(real)); 0: p stays fixed
+    speed_images: int = 50000  # images over which the adaptive p can go from 0 to 1 (ADA: 500,000)
+    interval: int = 4  # steps between adjustments of the adaptive p
+    translation: float = 0.125  # largest shift, as a fraction of the image side
+    cutout: float = 0.5  # side of the zeroed square, as a fraction of the image side
+
+    _ranges = {"p": (0.0, 1.0), "target": (0.0, 1.0), "speed_images": (1, None), "interval": (1, None),
+               "translation": (0.0, 0.5), "cutout": (0.0, 1.0)}
+
+
+@dataclass
 class Recipe:
     """A whole recipe: what to train on, what to train, and how."""
 
@@ -152,6 +175,7 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -193,7 +217,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin in (list, tuple):
         (item,) = typing.get_args(hint)[:1]
         if not isinstance(value, (list, tuple)):
-            raise GvaeError(f"{key}: got {value!r}; expected a list of {item.__name__}")
+            what = item.__name__ if isinstance(item, type) else "values from " + ", ".join(typing.get_args(item))
+            raise GvaeError(f"{key}: got {value!r}; expected a list of {what}")
         return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -224,6 +249,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 def _check_range(key: str, value: Any, bounds: tuple[Any, Any]) -> None:
     low, high = bounds
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GvaeError(f"{key}: got {value!r}; must be a finite number")
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{low} to {high}" if high is not None else f">= {low}"
         raise GvaeError(f"{key}: got {value!r}; must be {span}")
@@ -257,6 +284,20 @@ def _validate_across_sections(recipe: Recipe) -> None:
             f"({recipe.model.channel_max})")
     if recipe.optim.name == "adam" and len(recipe.optim.betas) != 2:
         raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers, e.g. [0.5, 0.999]")
+    _validate_augment(recipe)
+
+
+def _validate_augment(recipe: Recipe) -> None:
+    aug = recipe.augment
+    repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
+    if repeated:
+        raise GvaeError(f"augment.policy: {repeated[0]} is listed twice")
+    if aug.policy and recipe.model.kind not in ("gvae", "vaegan"):
+        raise GvaeError(f"augment.policy: model.kind {recipe.model.kind} has no discriminator to augment for")
+    if "saturation" in aug.policy and recipe.data.channels != 3:
+        raise GvaeError("augment.policy: saturation is a colour op and data.channels is 1; remove it")
+    if aug.target > 0 and not aug.policy:
+        raise GvaeError(f"augment.target: got {aug.target}; adapting p needs ops in augment.policy")
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
