@@ -5,10 +5,12 @@ The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or Dee
 forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
-    generator_loss(out, x, disc, loss_cfg, beta, kind) -> (total, terms)
-    discriminator_loss(disc, x, out, loss_cfg) -> (total, terms)
+    generator_loss(out, x, disc, loss_cfg, beta, kind, augment=None) -> (total, terms)
+    discriminator_loss(disc, x, out, loss_cfg, augment=None) -> (total, terms)
 
-``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging.
+``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging. ``augment``
+(:class:`gvae.models.augment.DiscriminatorAugment`, or None) transforms every batch on its way into ``disc``
+and nothing else: the likelihood term always sees x and the generator's outputs as they are.
 
 Units: every term is per image, averaged over the batch. The reconstruction term is -log p(x|z) in nats
 (summed over the D = C*H*W pixel values) and the KL term is in nats, so pixel_weight = beta = 1 is the ELBO.
@@ -24,6 +26,7 @@ loss leaves no gradient on them (ZeRO-2/3 also require it).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,15 +61,21 @@ def _adversarial_generator(logits: torch.Tensor, loss_cfg: LossConfig) -> torch.
     return F.softplus(-logits).mean() if loss_cfg.adv_loss == "nonsat" else -logits.mean()
 
 
+def _augmented(augment: Callable | None, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """What the discriminator is shown: ``images`` through ``augment`` (groups: see DiscriminatorAugment)."""
+    return images if augment is None else augment(images, groups)
+
+
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
-                   kind: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   kind: str, augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
 
     NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
     adv_weight * D * (non-saturating or hinge loss on cat(recon, fake)). For ``vaegan``, the real images go
     through the same forward and the reconstruction is also measured in the discriminator's features,
     feature_weight * D * 0.5 * mean((f(recon) - f(x))^2): a unit-variance Gaussian in feature space (Larsen et
-    al., 2016), per feature, with the real features detached so that only the autoencoder moves.
+    al., 2016), per feature, with the real features detached so that only the autoencoder moves; there each
+    real image and its reconstruction get the same augmentation, so the features compare like with like.
     """
     dims = x[0].numel()
     nll = -out.log_px_z.mean()
@@ -76,7 +85,8 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     if disc is not None:
         fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
         with_real = kind == "vaegan"
-        logits, features = disc(torch.cat([x, *fakes] if with_real else fakes))
+        shown = [x, *fakes] if with_real else fakes
+        logits, features = disc(_augmented(augment, torch.cat(shown), len(shown) if with_real else 1))
         if with_real:
             b = x.shape[0]
             feature = 0.5 * (features[b:2 * b] - features[:b].detach()).square().mean()
@@ -90,24 +100,27 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     return total, {name: value.detach() for name, value in terms.items()}
 
 
-def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput,
-                       loss_cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg: LossConfig,
+                       augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of the discriminator on one forward of cat(real, recon, fake), fakes detached.
 
     Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
     each a mean, over reals and over all fakes. R1 (Mescheder et al., 2018) adds r1_gamma / 2 * E|grad_x D(x)|^2
-    on reals. Logged: the mean logits on reals (d_real), reconstructions (d_recon) and prior samples (d_fake).
+    on reals, the gradient taken with respect to the reals before augmentation. Logged: the mean logits on
+    reals (d_real), reconstructions (d_recon) and prior samples (d_fake), and the mean of sign(D(real))
+    (d_real_sign, ADA's overfitting estimate r_t: near 1 when D is sure of every real image).
     """
     b = x.shape[0]
     real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
     fakes = [out.recon.detach()] + ([] if out.fake is None else [out.fake.detach()])
-    logits, _ = disc(torch.cat([real, *fakes]))
+    logits, _ = disc(_augmented(augment, torch.cat([real, *fakes])))
     real_logits, fake_logits = logits[:b], logits[b:]
     if loss_cfg.adv_loss == "nonsat":
         total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     else:
         total = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean()}
+    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean(),
+             "d_real_sign": real_logits.sign().mean()}
     if out.fake is not None:
         terms["d_fake"] = fake_logits[b:].mean()
     if loss_cfg.r1_gamma > 0:
