@@ -26,7 +26,7 @@ from gvae.models.gvae import AEOutput
 from gvae.models.losses import discriminator_loss, generator_loss
 from gvae.train.adaptive_augment import AdaptiveProbability
 from gvae.train.loop import Trainer, train
-from tests.test_train import weights
+from tests.test_train import launch, weights
 from tests.train_helpers import phantom_data, tiny_recipe
 
 # batch 4, adjusted every 3 steps by 4 * 3 / 48 = 0.25: a run resumed at step 2 stops mid-interval
@@ -226,6 +226,19 @@ def test_resumed_run_with_adaptive_augmentation_ends_bit_exact_with_an_uninterru
               for run in ("straight", "resumed")]
     assert states[0] == states[1]
     assert states[0]["p"] in (0.25, 0.75) and states[0]["steps"] == 1  # adjusted at step 3, then one step more
+
+
+@pytest.mark.slow
+def test_under_two_processes_every_rank_adapts_p_from_the_mean_over_ranks(tmp_path):
+    """Rank 0 reports sign +1, rank 1 -1: their mean 0 is under the target 0.5, so p falls on both ranks
+    (each rank alone would move p the opposite way of the other)."""
+    overrides = ["augment.policy=[translation]", "augment.p=0.5", "augment.target=0.5", "augment.interval=1",
+                 "augment.speed_images=32"]  # 2 ranks x 4 images: 0.25 a step
+    _, (end0, end1) = launch("cpu-ddp", tmp_path, phantom_data(tmp_path / "data"), steps=1, overrides=overrides,
+                             env={"GVAE_TEST_SIGNS": "1,-1"})
+    assert end0["augment.p"].item() == end1["augment.p"].item() == 0.25
+    for name in end0:
+        torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0, msg=name)
 
 
 def test_invalid_augment_keys_fail_naming_the_key():
