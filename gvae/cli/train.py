@@ -22,11 +22,14 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     The run directory gets config.yaml (the resolved recipe), run.json (world size, distributed type,
     precision, batch sizes, versions), metrics.jsonl, TensorBoard events, samples/step-XXXXXXXX.png and
     checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
-    Rerunning the same command resumes exactly where it stopped.
+    Rerunning the same command resumes exactly where it stopped. On small data, augment.* keys transform
+    every image the discriminator sees (augment.policy=[translation,cutout]; augment.target=0.6 adapts
+    their probability, ADA style).
 
     \b
     Examples:
       gvae train recipes/phantom-64-gvae.yaml train.max_steps=300 --out runs/phantom
+      gvae train recipes/fmnist-32-gvae-diffaug.yaml data.train=data/fmnist/train-000000.tar --out runs/fmnist-1k
       accelerate launch --config_file launch/ddp.yaml -m gvae train recipes/celebahq-256-gvae.yaml
       accelerate launch --config_file launch/zero2.yaml -m gvae train recipes/celebahq-1024-gvae.yaml
     """
