@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Discriminator augmentation on small data: the Fashion-MNIST GVAE trained on 1,000 images with and without
 # it (recipes/fmnist-32-gvae.yaml vs recipes/fmnist-32-gvae-diffaug.yaml), SEEDS training seeds each, the same
-# budget of STEPS steps of 64 images, then domain FID/KID against the real test split and memorisation of the
-# 1,000 training images; prints one table and the ratio of the mean FIDs. Run from the repository root:
+# budget of STEPS steps of 64 images (every other setting, schedules included, as the recipes have it), then
+# domain FID/KID against the real test split and memorisation of the 1,000 training images; prints one table
+# and the ratio of the mean FIDs. Run from the repository root:
 #
 #   bash benchmarks/diffaug_small_data.sh               # the budget: 3,000 steps (192 epochs of the subset)
 #   STEPS=20 NUM_SAMPLES=200 NUM_REAL=500 bash benchmarks/diffaug_small_data.sh   # checks every stage runs
@@ -26,13 +27,13 @@ SUBSET="$DATA/train-000000.tar"
 [ -f "$WEIGHTS" ] || gvae eval train-features --data "$DATA" --out "$WEIGHTS" $FEATURES
 gvae data inspect "$SUBSET"
 
-source "$(dirname "$0")/../eval/budget.sh"  # train_run
 for seed in $SEEDS; do
   for arm in plain diffaug; do
     recipe=recipes/fmnist-32-gvae.yaml
     [ "$arm" = diffaug ] && recipe=recipes/fmnist-32-gvae-diffaug.yaml
     run="$OUT/$arm-s$seed"
-    train_run "$recipe" "$run" data.train="$SUBSET" data.val="$DATA" train.seed="$seed" --no-progress
+    gvae train "$recipe" data.train="$SUBSET" data.val="$DATA" train.seed="$seed" train.max_steps="$STEPS" \
+      train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "$run" --no-progress
     gvae eval "$run" --data "$DATA" --feature-weights "$WEIGHTS" --metrics fid,kid,memorization \
       --num-samples "$NUM_SAMPLES" --num-real "$NUM_REAL" --train-data "$SUBSET" --out "$run/results.json"
   done

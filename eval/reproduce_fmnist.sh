@@ -20,7 +20,17 @@ FEATURES=${FEATURES:-"--limit 10000 --epochs 2"}   # the domain classifier's bud
 [ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
 [ -f features/fmnist.safetensors ] || gvae eval train-features --data data/fmnist --out features/fmnist.safetensors $FEATURES
 
-source "$(dirname "$0")/budget.sh"  # train_run
+# One run of the budget: train_run RECIPE RUN_DIR [KEY=VALUE ...]. Schedules scale with the budget: KL warm-up
+# over the first tenth, input-noise annealing over the first half, and the weight average over the last
+# ~STEPS/10 updates (the recipes' 0.999 would leave a short run's average mostly at its initial weights).
+EMA=$(python3 -c "print(min(0.999, 1 - 10 / $STEPS))")
+train_run() {
+  local recipe=$1 out=$2
+  shift 2
+  gvae train "$recipe" "$@" train.max_steps="$STEPS" loss.kl_warmup_steps=$((STEPS / 10)) \
+    model.input_noise_anneal_steps=$((STEPS / 2)) train.ema_decay="$EMA" train.checkpoint_every="$STEPS" \
+    log.sample_every="$STEPS" --out "$out"
+}
 for seed in $SEEDS; do
   for kind in $KINDS; do
     train_run "recipes/fmnist-32-$kind.yaml" "runs/fmnist-32-$kind-s$seed" train.seed="$seed"

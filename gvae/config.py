@@ -237,6 +237,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GvaeError(f"{key}: got {value!r}; expected a number")
+        if not math.isfinite(value):  # NaN passes every range check, since it compares False
+            raise GvaeError(f"{key}: got {value!r}; expected a finite number")
         return float(value)
     if hint is str:
         if value is None:
@@ -249,8 +251,6 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 def _check_range(key: str, value: Any, bounds: tuple[Any, Any]) -> None:
     low, high = bounds
-    if isinstance(value, float) and not math.isfinite(value):
-        raise GvaeError(f"{key}: got {value!r}; must be a finite number")
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{low} to {high}" if high is not None else f">= {low}"
         raise GvaeError(f"{key}: got {value!r}; must be {span}")

@@ -5,12 +5,10 @@ The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or Dee
 forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
-    generator_loss(out, x, disc, loss_cfg, beta, kind, augment=None) -> (total, terms)
-    discriminator_loss(disc, x, out, loss_cfg, augment=None) -> (total, terms)
+    generator_loss(out, x, disc, loss_cfg, beta, kind) -> (total, terms)
+    discriminator_loss(disc, x, out, loss_cfg) -> (total, terms)
 
-``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging. ``augment``
-(:class:`gvae.models.augment.DiscriminatorAugment`, or None) transforms every batch on its way into ``disc``
-and nothing else: the likelihood term always sees x and the generator's outputs as they are.
+``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds detached scalars for logging.
 
 Units: every term is per image, averaged over the batch. The reconstruction term is -log p(x|z) in nats
 (summed over the D = C*H*W pixel values) and the KL term is in nats, so pixel_weight = beta = 1 is the ELBO.
@@ -21,6 +19,10 @@ The generator's adversarial term covers both kinds of fakes, reconstructions G(E
 in one discriminator forward on cat(recon, fake); the discriminator tells reals from both. The loop sets the
 discriminator's parameters to requires_grad=False around the generator's backward, so that the generator's
 loss leaves no gradient on them (ZeRO-2/3 also require it).
+
+Both losses take ``augment=None``: a :class:`gvae.models.augment.DiscriminatorAugment` that transforms every
+batch on its way into ``disc`` and nothing else, so the likelihood term always sees x and the generator's
+outputs as they are.
 """
 
 from __future__ import annotations
@@ -104,11 +106,13 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg
                        augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of the discriminator on one forward of cat(real, recon, fake), fakes detached.
 
+    With ``augment``, the discriminator sees that batch augmented; R1's gradient is taken with respect to the
+    reals before augmentation. Also logged: the mean of sign(D(real)) (d_real_sign, ADA's overfitting estimate
+    r_t: near 1 when D is sure of every real image).
+
     Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
     each a mean, over reals and over all fakes. R1 (Mescheder et al., 2018) adds r1_gamma / 2 * E|grad_x D(x)|^2
-    on reals, the gradient taken with respect to the reals before augmentation. Logged: the mean logits on
-    reals (d_real), reconstructions (d_recon) and prior samples (d_fake), and the mean of sign(D(real))
-    (d_real_sign, ADA's overfitting estimate r_t: near 1 when D is sure of every real image).
+    on reals. Logged: the mean logits on reals (d_real), reconstructions (d_recon) and prior samples (d_fake).
     """
     b = x.shape[0]
     real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
@@ -119,8 +123,7 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg
         total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     else:
         total = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean(),
-             "d_real_sign": real_logits.sign().mean()}
+    terms = {"d_real": real_logits.mean(), "d_recon": fake_logits[:b].mean()}
     if out.fake is not None:
         terms["d_fake"] = fake_logits[b:].mean()
     if loss_cfg.r1_gamma > 0:
@@ -128,5 +131,6 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg
         r1 = grad.square().flatten(1).sum(1).mean()
         total = total + 0.5 * loss_cfg.r1_gamma * r1
         terms["r1"] = r1
+    terms["d_real_sign"] = real_logits.sign().mean()
     terms["d_loss"] = total
     return total, {name: value.detach() for name, value in terms.items()}
