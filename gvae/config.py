@@ -284,20 +284,6 @@ def _validate_across_sections(recipe: Recipe) -> None:
             f"({recipe.model.channel_max})")
     if recipe.optim.name == "adam" and len(recipe.optim.betas) != 2:
         raise GvaeError(f"optim.betas: got {recipe.optim.betas}; expected two numbers, e.g. [0.5, 0.999]")
-    _validate_augment(recipe)
-
-
-def _validate_augment(recipe: Recipe) -> None:
-    aug = recipe.augment
-    repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
-    if repeated:
-        raise GvaeError(f"augment.policy: {repeated[0]} is listed twice")
-    if aug.policy and recipe.model.kind not in ("gvae", "vaegan"):
-        raise GvaeError(f"augment.policy: model.kind {recipe.model.kind} has no discriminator to augment for")
-    if "saturation" in aug.policy and recipe.data.channels != 3:
-        raise GvaeError("augment.policy: saturation is a colour op and data.channels is 1; remove it")
-    if aug.target > 0 and not aug.policy:
-        raise GvaeError(f"augment.target: got {aug.target}; adapting p needs ops in augment.policy")
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
@@ -368,6 +354,19 @@ def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str]) -> 
     return merged
 
 
+def _validate_augment(recipe: Recipe) -> None:
+    aug = recipe.augment
+    repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
+    if repeated:
+        raise GvaeError(f"augment.policy: {repeated[0]} is listed twice")
+    if aug.policy and recipe.model.kind not in ("gvae", "vaegan"):
+        raise GvaeError(f"augment.policy: model.kind {recipe.model.kind} has no discriminator to augment for")
+    if "saturation" in aug.policy and recipe.data.channels != 3:
+        raise GvaeError("augment.policy: saturation is a colour op and data.channels is 1; remove it")
+    if aug.target > 0 and not aug.policy:
+        raise GvaeError(f"augment.target: got {aug.target}; adapting p needs ops in augment.policy")
+
+
 def recipe_from_dict(values: dict[str, Any]) -> Recipe:
     """Validate a raw mapping (as read from YAML) into a :class:`Recipe`."""
     sections = {}
@@ -379,6 +378,7 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
         sections[key] = _build_section(key, _section_classes()[key], value or {})
     recipe = Recipe(name=str(values.get("name", "unnamed")), **sections)
     _validate_across_sections(recipe)
+    _validate_augment(recipe)
     return recipe
 
 

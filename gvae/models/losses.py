@@ -43,6 +43,11 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
 
 
+def _augmented(augment: Callable | None, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """What the discriminator is shown: ``images`` through ``augment`` (groups: see DiscriminatorAugment)."""
+    return images if augment is None else augment(images, groups)
+
+
 def _ramp(step: int, steps: int) -> float:
     """0 -> 1 linearly over ``steps`` (1 throughout when steps == 0)."""
     return 1.0 if steps == 0 else min(1.0, step / steps)
@@ -61,11 +66,6 @@ def schedule_values(recipe: Recipe, step: int) -> dict[str, float]:
 def _adversarial_generator(logits: torch.Tensor, loss_cfg: LossConfig) -> torch.Tensor:
     """Generator side, mean over fakes: non-saturating -log sigmoid(D(fake)), or -D(fake) for hinge."""
     return F.softplus(-logits).mean() if loss_cfg.adv_loss == "nonsat" else -logits.mean()
-
-
-def _augmented(augment: Callable | None, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
-    """What the discriminator is shown: ``images`` through ``augment`` (groups: see DiscriminatorAugment)."""
-    return images if augment is None else augment(images, groups)
 
 
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,

@@ -10,15 +10,17 @@ A step, per optimizer update:
    engine's gradient reduction inside G's backward (seen: IndexError in ZeRO-2's reduce_ipg_grads). ZeRO-3
    still gathers D's parameters, through the hooks it installs on the module itself.
 2. discriminator: on the same micro-batches and the detached fakes of step 1, one forward on
-   cat(real, recon, fake) per micro-batch; clip, step. With ``augment.policy`` set, every batch either player
-   shows the discriminator goes through the same differentiable augmentation first (never the likelihood's
-   input); with ``augment.target`` > 0 its probability then adapts to the discriminator's mean sign on reals,
-   all-reduced over the ranks (:mod:`gvae.train.adaptive_augment`).
+   cat(real, recon, fake) per micro-batch; clip, step.
 3. EMA update; log, sample grid and checkpoint on their schedules.
 
 A non-finite loss on any rank skips the step on every rank, with no gradient of its micro-batches left
 behind (see ``Trainer._backward``); ``train.max_bad_steps`` in a row stop the run with the last checkpoint
 intact.
+
+With ``augment.policy`` set, every batch either player shows the discriminator goes through the same
+differentiable augmentation first (never the likelihood's input); with ``augment.target`` > 0 its probability
+then adapts to the discriminator's mean sign on reals, all-reduced over the ranks
+(:mod:`gvae.train.adaptive_augment`).
 """
 
 from __future__ import annotations
