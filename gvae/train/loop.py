@@ -297,15 +297,6 @@ class Trainer:
                      input_noise=torch.tensor(sched["input_noise"]))
         return terms
 
-    def _adapt_augmentation(self, terms: dict[str, torch.Tensor]) -> None:
-        """Log the augmentation probability this step used (aug_p); feed ADA this step's r_t, mean over ranks."""
-        if self.augment is None:
-            return
-        terms["aug_p"] = torch.tensor(self.augment.p)
-        if self.adaptive is not None:
-            sign = torch.tensor([float(terms["d_real_sign"])], device=self.device)
-            self.augment.p = self.adaptive.observe(self.accs.main.reduce(sign, "mean").item())
-
     def _skip(self) -> None:
         for opt in (self.opt_g, self.opt_d):
             if opt is not None:
@@ -318,6 +309,15 @@ class Trainer:
             raise GvaeError(f"{self.bad_steps} non-finite steps in a row at step {self.step}; stopped. "
                             f"Last good checkpoint: {last}. Lower optim.lr or set optim.grad_clip.")
         return None
+
+    def _adapt_augmentation(self, terms: dict[str, torch.Tensor]) -> None:
+        """Log the augmentation probability this step used (aug_p); feed ADA this step's r_t, mean over ranks."""
+        if self.augment is None:
+            return
+        terms["aug_p"] = torch.tensor(self.augment.p)
+        if self.adaptive is not None:
+            sign = torch.tensor([float(terms["d_real_sign"])], device=self.device)
+            self.augment.p = self.adaptive.observe(self.accs.main.reduce(sign, "mean").item())
 
     # ---------------------------------------------------------------- samples and the run
     def _calibrate_ema(self) -> None:
