@@ -96,6 +96,11 @@ def test_each_op_applies_to_each_image_with_probability_p():
     assert abs(flipped.item() - 0.3) < 0.03  # 4 standard errors of 4000 draws
 
 
+def test_an_unknown_op_is_refused_when_the_policy_is_built():
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        DiscriminatorAugment(["translation", "rotate"], p=1.0)
+
+
 def test_grey_images_never_get_colour_ops():
     saturate = DiscriminatorAugment(["saturation"], p=1.0)
     grey = torch.rand(4, 1, 8, 8)
