@@ -1,7 +1,8 @@
 """Typed recipes: YAML files validated once, at load time, into dataclasses.
 
-A recipe has six sections (``data``, ``model``, ``loss``, ``optim``, ``train``, ``log``). A recipe file may
-name a parent with ``extends: other.yaml`` (resolved relative to the file); its keys override the parent's.
+A recipe has seven sections (``data``, ``model``, ``loss``, ``optim``, ``train``, ``log``, ``augment``). A
+recipe file may name a parent with ``extends: other.yaml`` (resolved relative to the file); its keys override
+the parent's.
 Command-line overrides are dotted ``KEY=VALUE`` pairs whose value is parsed as YAML and then checked against
 the field's type, so ``train.max_steps=20`` and ``optim.betas=[0.5,0.99]`` both work.
 
@@ -158,6 +159,27 @@ class LogConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Differentiable augmentation of every image the discriminator sees (DiffAugment; ADA's adaptive p).
+
+    Off (an empty policy) by default. With ``target`` > 0, p starts at ``p`` and every ``interval`` steps moves
+    by sign(mean sign(D(real)) - target) * images_seen / ``speed_images``, clamped to [0, 1].
+    """
+
+    policy: list[Literal["translation", "cutout", "flip", "brightness", "contrast", "saturation"]] = field(
+        default_factory=list)  # ops applied in this order; flip only where mirror images are valid data
+    p: float = 1.0  # probability of each op per image; with target > 0, the value p starts from
+    target: float = 0.0  # ADA's r_t: the wanted mean of sign(D(real)); 0: p stays fixed
+    speed_images: int = 50000  # images over which the adaptive p can go from 0 to 1 (ADA: 500,000)
+    interval: int = 4  # steps between adjustments of the adaptive p
+    translation: float = 0.125  # largest shift, as a fraction of the image side
+    cutout: float = 0.5  # side of the zeroed square, as a fraction of the image side
+
+    _ranges = {"p": (0.0, 1.0), "target": (0.0, 1.0), "speed_images": (1, None), "interval": (1, None),
+               "translation": (0.0, 0.5), "cutout": (0.0, 1.0)}
+
+
+@dataclass
 class Recipe:
     """A whole recipe: what to train on, what to train, and how."""
 
@@ -168,6 +190,7 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,7 +232,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin in (list, tuple):
         (item,) = typing.get_args(hint)[:1]
         if not isinstance(value, (list, tuple)):
-            raise GvaeError(f"{key}: got {value!r}; expected a list of {item.__name__}")
+            what = item.__name__ if isinstance(item, type) else "values from " + ", ".join(typing.get_args(item))
+            raise GvaeError(f"{key}: got {value!r}; expected a list of {what}")
         return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -358,6 +382,19 @@ def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str]) -> 
     return merged
 
 
+def _validate_augment(recipe: Recipe) -> None:
+    aug = recipe.augment
+    repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
+    if repeated:
+        raise GvaeError(f"augment.policy: {repeated[0]} is listed twice")
+    if aug.policy and recipe.model.kind not in ("gvae", "vaegan"):
+        raise GvaeError(f"augment.policy: model.kind {recipe.model.kind} has no discriminator to augment for")
+    if "saturation" in aug.policy and recipe.data.channels != 3:
+        raise GvaeError("augment.policy: saturation is a colour op and data.channels is 1; remove it")
+    if aug.target > 0 and not aug.policy:
+        raise GvaeError(f"augment.target: got {aug.target}; adapting p needs ops in augment.policy")
+
+
 def recipe_from_dict(values: dict[str, Any]) -> Recipe:
     """Validate a raw mapping (as read from YAML) into a :class:`Recipe`."""
     sections = {}
@@ -369,6 +406,7 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
         sections[key] = _build_section(key, _section_classes()[key], value or {})
     recipe = Recipe(name=str(values.get("name", "unnamed")), **sections)
     _validate_across_sections(recipe)
+    _validate_augment(recipe)
     return recipe
 
 

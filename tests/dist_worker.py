@@ -3,11 +3,14 @@
 Usage: dist_worker.py RECIPE RUN_DIR OUT_PREFIX [KEY=VALUE ...]
 Writes OUT_PREFIX-initial-RANK.safetensors and OUT_PREFIX-final-RANK.safetensors (gathered under ZeRO-3).
 With GVAE_TEST_POISON=STEP,MICRO set, rank 0's generator loss is NaN on micro-batch MICRO of step STEP.
+With GVAE_TEST_SIGNS=S0,S1 set, rank r's discriminator reports mean sign(D(real)) = Sr at every step.
+With augmentation on, the dumps also hold this rank's augmentation probability as ``augment.p``.
 """
 
 import os
 import sys
 
+import torch
 from safetensors.torch import save_file
 
 import gvae.train.loop as loop
@@ -16,8 +19,9 @@ from gvae.train.loop import Trainer
 
 
 def dump(trainer: Trainer, path: str) -> None:
+    extra = {} if trainer.augment is None else {"augment.p": torch.tensor(trainer.augment.p)}
     with trainer._gathered():
-        save_file({k: v.detach().clone().contiguous() for k, v in trainer.model.named_parameters()}, path)
+        save_file({k: v.detach().clone().contiguous() for k, v in trainer.model.named_parameters()} | extra, path)
 
 
 def poison(trainer: Trainer, step: int, micro: int) -> None:
@@ -34,12 +38,25 @@ def poison(trainer: Trainer, step: int, micro: int) -> None:
     loop.generator_loss = poisoned
 
 
+def fake_signs(trainer: Trainer, signs: list[float]) -> None:
+    """Make each rank's discriminator loss report its own fixed mean sign(D(real))."""
+    real = loop.discriminator_loss
+
+    def reporting(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
+        return loss, parts | {"d_real_sign": torch.tensor(signs[trainer.rank])}
+
+    loop.discriminator_loss = reporting
+
+
 def main() -> None:
     recipe_path, run_dir, prefix, *overrides = sys.argv[1:]
     trainer = Trainer(load_recipe(recipe_path, overrides), run_dir, progress=False)
     rank = trainer.rank
     if "GVAE_TEST_POISON" in os.environ:
         poison(trainer, *map(int, os.environ["GVAE_TEST_POISON"].split(",")))
+    if "GVAE_TEST_SIGNS" in os.environ:
+        fake_signs(trainer, [float(s) for s in os.environ["GVAE_TEST_SIGNS"].split(",")])
     dump(trainer, f"{prefix}-initial-{rank}.safetensors")
     trainer.fit()
     dump(trainer, f"{prefix}-final-{rank}.safetensors")

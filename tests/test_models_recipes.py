@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,12 @@ def test_fmnist_recipes_differ_only_in_the_model_kind_and_its_own_terms():
 def test_high_resolution_recipe_uses_latent_1000():
     recipe = load_recipe(RECIPES / "celebahq-1024-gvae.yaml")
     assert (recipe.data.resolution, recipe.data.channels, recipe.model.latent_dim) == (1024, 3, 1000)
+
+
+def test_only_the_diffaug_recipe_augments_and_it_differs_from_the_gvae_recipe_only_there():
+    for path in TOP_LEVEL:
+        if path.stem != "fmnist-32-gvae-diffaug":
+            assert not load_recipe(path).augment.policy, path.stem
+    plain, augmented = (load_recipe(RECIPES / f"{name}.yaml") for name in ("fmnist-32-gvae", "fmnist-32-gvae-diffaug"))
+    assert dataclasses.replace(augmented, name=plain.name, augment=plain.augment) == plain
+    assert augmented.augment.policy and augmented.augment.target > 0

@@ -24,7 +24,8 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
     Rerunning the same command resumes exactly where it stopped. With model.conditional=true the model is
     class-conditional on the labels of the training data, whose class names (from its dataset.json) are
-    stored in config.yaml.
+    stored in config.yaml. On small data, augment.* keys transform every image the discriminator sees
+    (augment.policy=[translation,cutout]; augment.target=0.6 adapts their probability, ADA style).
 
     Besides the loss terms, metrics.jsonl logs diagnostics that show a run going wrong: the discriminator's
     accuracy on reals, reconstructions and prior samples (d_acc_*), the gradient norm of each weighted loss
@@ -35,6 +36,7 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     Examples:
       gvae train recipes/phantom-64-gvae.yaml train.max_steps=300 --out runs/phantom
       gvae train recipes/fmnist-32-gvae-cond.yaml --out runs/fmnist-cond
+      gvae train recipes/fmnist-32-gvae-diffaug.yaml data.train=data/fmnist/train-000000.tar --out runs/fmnist-1k
       accelerate launch --config_file launch/ddp.yaml -m gvae train recipes/celebahq-256-gvae.yaml
       accelerate launch --config_file launch/zero2.yaml -m gvae train recipes/celebahq-1024-gvae.yaml
     """

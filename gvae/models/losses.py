@@ -24,11 +24,16 @@ The generator's adversarial term covers both kinds of fakes, reconstructions G(E
 in one discriminator forward on cat(recon, fake); the discriminator tells reals from both. The loop sets the
 discriminator's parameters to requires_grad=False around the generator's backward, so that the generator's
 loss leaves no gradient on them (ZeRO-2/3 also require it).
+
+Both losses take ``augment=None``: a :class:`gvae.models.augment.DiscriminatorAugment` that transforms every
+batch on its way into ``disc`` and nothing else, so the likelihood term always sees x and the generator's
+outputs as they are.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +47,11 @@ from gvae.models.gvae import AEOutput
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per row [B], nats: 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)."""
     return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
+
+
+def _augmented(augment: Callable | None, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """What the discriminator is shown: ``images`` through ``augment`` (groups: see DiscriminatorAugment)."""
+    return images if augment is None else augment(images, groups)
 
 
 def _ramp(step: int, steps: int) -> float:
@@ -80,14 +90,16 @@ def _judged_labels(labels: torch.Tensor | None, out: AEOutput, with_real: bool) 
 
 
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
-                   kind: str, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   kind: str, labels: torch.Tensor | None = None,
+                   augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
 
     NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
     adv_weight * D * (non-saturating or hinge loss on cat(recon, fake)). For ``vaegan``, the real images go
     through the same forward and the reconstruction is also measured in the discriminator's features,
     feature_weight * D * 0.5 * mean((f(recon) - f(x))^2): a unit-variance Gaussian in feature space (Larsen et
-    al., 2016), per feature, with the real features detached so that only the autoencoder moves.
+    al., 2016), per feature, with the real features detached so that only the autoencoder moves; there each
+    real image and its reconstruction get the same augmentation, so the features compare like with like.
     """
     dims = x[0].numel()
     nll = -out.log_px_z.mean()
@@ -98,7 +110,8 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     if disc is not None:
         fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
         with_real = kind == "vaegan"
-        logits, features = disc(torch.cat([x, *fakes] if with_real else fakes),
+        shown = [x, *fakes] if with_real else fakes
+        logits, features = disc(_augmented(augment, torch.cat(shown), len(shown) if with_real else 1),
                                 _judged_labels(labels, out, with_real))
         if with_real:
             b = x.shape[0]
@@ -114,8 +127,13 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
 
 
 def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg: LossConfig,
-                       labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       labels: torch.Tensor | None = None,
+                       augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of the discriminator on one forward of cat(real, recon, fake), fakes detached.
+
+    With ``augment``, the discriminator sees that batch augmented; R1's gradient is taken with respect to the
+    reals before augmentation. Also logged: the mean of sign(D(real)) (d_real_sign, ADA's overfitting estimate
+    r_t: near 1 when D is sure of every real image).
 
     Non-saturating: softplus(-D(real)) + softplus(D(fake)); hinge: relu(1 - D(real)) + relu(1 + D(fake));
     each a mean, over reals and over all fakes. R1 (Mescheder et al., 2018) adds r1_gamma / 2 * E|grad_x D(x)|^2
@@ -127,7 +145,7 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg
     b = x.shape[0]
     real = x.detach().requires_grad_(loss_cfg.r1_gamma > 0)
     fakes = [out.recon.detach()] + ([] if out.fake is None else [out.fake.detach()])
-    logits, _ = disc(torch.cat([real, *fakes]), _judged_labels(labels, out, with_real=True))
+    logits, _ = disc(_augmented(augment, torch.cat([real, *fakes])), _judged_labels(labels, out, with_real=True))
     real_logits, fake_logits = logits[:b], logits[b:]
     if loss_cfg.adv_loss == "nonsat":
         total = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -143,5 +161,6 @@ def discriminator_loss(disc: nn.Module, x: torch.Tensor, out: AEOutput, loss_cfg
         r1 = grad.square().flatten(1).sum(1).mean()
         total = total + 0.5 * loss_cfg.r1_gamma * r1
         terms["r1"] = r1
+    terms["d_real_sign"] = real_logits.sign().mean()
     terms["d_loss"] = total
     return total, {name: value.detach() for name, value in terms.items()}

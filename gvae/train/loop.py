@@ -17,6 +17,11 @@ A step, per optimizer update:
 A non-finite loss on any rank skips the step on every rank, with no gradient of its micro-batches left
 behind (see ``Trainer._backward``); ``train.max_bad_steps`` in a row stop the run with the last checkpoint
 intact.
+
+With ``augment.policy`` set, every batch either player shows the discriminator goes through the same
+differentiable augmentation first (never the likelihood's input); with ``augment.target`` > 0 its probability
+then adapts to the discriminator's mean sign on reals, all-reduced over the ranks
+(:mod:`gvae.train.adaptive_augment`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from gvae.models import build_model
 from gvae.models.conditioning import with_data_classes
 from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
 from gvae.train import checkpoint as ckpt
+from gvae.train.adaptive_augment import build_augment
 from gvae.train.diagnostics import generator_diagnostics
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
@@ -112,6 +118,8 @@ class Trainer:
             self.opt_d = make_optimizer(self.model.disc.parameters(), recipe, recipe.optim.d_lr)
             self.disc, self.opt_d = self.accs.prepare_d(self.model.disc, self.opt_d)
         self.ema.model.to(self.device)
+        images_per_step = recipe.train.batch_size * recipe.train.grad_accum * self.world
+        self.augment, self.adaptive = build_augment(recipe, images_per_step)
 
         self.step = 0
         self.bad_steps = 0
@@ -120,8 +128,7 @@ class Trainer:
             self._load_states(self.checkpoint)
         self._describe_run()
         self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
-        self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
-                               recipe.train.batch_size * recipe.train.grad_accum * self.world)
+        self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard, images_per_step)
         self._fixed = None
         self._calibrated_at = -1
         self.diagnostics: dict[str, float] = {}  # of the last step, when it was a logging step
@@ -178,6 +185,9 @@ class Trainer:
             self.accs.d.load_state(str(path / "state" / "d"))
         load_weights(self.ema.model, path / ckpt.EMA_WEIGHTS)
         self.step, self.bad_steps = state["step"], state["bad_steps"]
+        if self.adaptive is not None and "augment" in state:
+            self.adaptive.load_state_dict(state["augment"])
+            self.augment.p = self.adaptive.p
         log.info("resumed from %s at step %d", path, self.step)
 
     def save_checkpoint(self) -> Path:
@@ -199,8 +209,9 @@ class Trainer:
             self._calibrate_ema()
             save_weights(self.ema.model, tmp / ckpt.EMA_WEIGHTS)
             (tmp / "config.yaml").write_text(self.recipe.to_yaml())
+            adaptive = {} if self.adaptive is None else {"augment": self.adaptive.state_dict()}
             ckpt.write_json(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
-                                                   "world_size": self.world})
+                                                   "world_size": self.world, **adaptive})
         acc.wait_for_everyone()
         final = self.run_dir / "checkpoints" / ckpt.step_dir_name(self.step)
         if acc.is_main_process:
@@ -282,7 +293,7 @@ class Trainer:
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
                 loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind,
-                                             labels=labels)
+                                             labels=labels, augment=self.augment)
                 if diagnose and i == len(micro) - 1:
                     weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
                     self.diagnostics = generator_diagnostics(out, parts, weights, self.model.ae,
@@ -300,7 +311,7 @@ class Trainer:
             self.model.disc.requires_grad_(True)
             for i, (x, labels, out) in enumerate(outs):
                 with self._micro_batch(self.accs.d, self.disc, i == len(outs) - 1):
-                    loss, parts = discriminator_loss(self.disc, x, out, r.loss, labels=labels)
+                    loss, parts = discriminator_loss(self.disc, x, out, r.loss, labels=labels, augment=self.augment)
                     finite = self._backward(self.accs.d, loss, i)
                 if not finite:
                     return self._skip()
@@ -308,6 +319,7 @@ class Trainer:
             terms["grad_norm_d"] = _norm(self.accs.d.clip_grad_norm_(self.model.disc.parameters(), _clip(r)))
             self.opt_d.step()
             self.opt_d.zero_grad(set_to_none=True)
+            self._adapt_augmentation(terms)
 
         self.ema.update(self.model, zero3=self.zero3, decay=ema_decay_at(r, self.step))
         self.bad_steps = 0
@@ -342,6 +354,15 @@ class Trainer:
             raise GvaeError(f"{self.bad_steps} non-finite steps in a row at step {self.step}; stopped. "
                             f"Last good checkpoint: {last}. Lower optim.lr or set optim.grad_clip.")
         return None
+
+    def _adapt_augmentation(self, terms: dict[str, torch.Tensor]) -> None:
+        """Log the augmentation probability this step used (aug_p); feed ADA this step's r_t, mean over ranks."""
+        if self.augment is None:
+            return
+        terms["aug_p"] = torch.tensor(self.augment.p)
+        if self.adaptive is not None:
+            sign = torch.tensor([float(terms["d_real_sign"])], device=self.device)
+            self.augment.p = self.adaptive.observe(self.accs.main.reduce(sign, "mean").item())
 
     # ---------------------------------------------------------------- samples and the run
     def _calibrate_ema(self) -> None:
