@@ -9,7 +9,6 @@ asked class, per class and overall, with the confusion matrix. Chance is 1 / num
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
