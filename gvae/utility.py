@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from gvae.data import load_images, read_dataset_info, resolve_shards
-from gvae.data.reader import decode_image, unit_chw
+from gvae.data.reader import decode_image, stack_images, unit_chw
 from gvae.errors import GvaeError
 from gvae.metrics.utility import (
     LabelledImages,
@@ -87,15 +87,6 @@ def _png(path: Path) -> np.ndarray:
     return unit_chw(decode_image({"png": path.read_bytes(), "__key__": str(path)}))
 
 
-def _stack(images: list[np.ndarray], labels: list[int], where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if not images:
-        raise GvaeError(f"{where}: no images there")
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        raise GvaeError(f"{where}: images of different shapes {sorted(shapes)}")
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
-
-
 def _png_folders(folders: list[Path]) -> LabelledImages:
     images, labels = [], []
     for folder in folders:
@@ -103,7 +94,7 @@ def _png_folders(folders: list[Path]) -> LabelledImages:
             entry = json.loads(line)
             images.append(_png(folder / f"{entry['__key__']}.png"))
             labels.append(int(entry.get("cls", -1)))
-    return LabelledImages(*_stack(images, labels, str(folders[0].parent)))
+    return LabelledImages(*stack_images(images, labels, str(folders[0].parent)))
 
 
 def _image_folder(root: Path, folders: list[Path], names: tuple[str, ...] | None) -> LabelledImages:
@@ -113,7 +104,7 @@ def _image_folder(root: Path, folders: list[Path], names: tuple[str, ...] | None
         for path in sorted(folder.glob("*.png")):
             images.append(_png(path))
             labels.append(label)
-    return LabelledImages(*_stack(images, labels, str(root)))
+    return LabelledImages(*stack_images(images, labels, str(root)))
 
 
 def read_synthetic(spec: str, data_class_names: tuple[str, ...] | None = None) -> LabelledImages:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from gvae.data import encode_png, write_shard
 
@@ -34,3 +35,13 @@ def numbered_shards(tmp_path):
         return paths
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Two cores shared with other jobs: one intra-op thread is much faster than two fighting for them. A
+    module asks for it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

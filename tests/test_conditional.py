@@ -36,12 +36,7 @@ from tests.train_helpers import phantom_data, tiny_recipe
 BRIGHT, DARK = 0, 1  # label names are the sorted class folders
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,15 @@ def load_images(spec: str, split: str = "val", limit: int | None = None) -> tupl
         labels.append(sample["label"])
     if not images:
         raise GvaeError(f"{spec}: no readable samples in the {split} split")
+    return stack_images(images, labels, spec)
+
+
+def stack_images(images: list[np.ndarray], labels: list[int], where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float images ``[C, H, W]`` and their labels as one batch ``[N, C, H, W]``, int64 ``[N]``; GvaeError
+    naming ``where`` when there are none or their shapes differ."""
+    if not images:
+        raise GvaeError(f"{where}: no images there")
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
-        raise GvaeError(f"{spec}: samples of different shapes {sorted(shapes)}; repack at one resolution")
+        raise GvaeError(f"{where}: images of different shapes {sorted(shapes)}; repack at one resolution")
     return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
