@@ -157,3 +157,14 @@ def test_the_same_pack_again_does_nothing(tmp_path, monkeypatch):
     first = _phantoms(tmp_path / "out")
     monkeypatch.setattr(phantom, "load", lambda item, opts: pytest.fail("decoded again"))
     assert _phantoms(tmp_path / "out") == first
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_and_listed(tmp_path, monkeypatch):
+    from gvae.data.sources import imagefolder
+
+    monkeypatch.setattr(imagefolder, "MAX_PIXELS", 30 * 30)
+    src = _folder(tmp_path, 99, 0)
+    Image.new("L", (40, 40), 7).save(src / "huge.png")
+    info = pack(PackConfig(src=str(src), kind="imagefolder", out=str(tmp_path / "out"), resolution=16,
+                           val_fraction=0.0))
+    assert [s["source"] for s in info["skipped"]] == ["huge.png"] and "megapixel limit" in info["skipped"][0]["reason"]
