@@ -343,3 +343,12 @@ def test_imagefolder_from_data_uses_the_source_label_names(run, data, tmp_path):
         entry = json.loads(line)
         assert entry["file"] == f"{names[entry['cls']]}/{entry['__key__']}.png"
         assert (out / entry["file"]).is_file()
+
+
+def test_a_run_that_failed_before_any_shard_does_not_keep_another_set_out(reference, run, tmp_path):
+    """A --from-data run whose source fails once generation started leaves only its identity behind."""
+    out = tmp_path / "out"
+    (out / ".generate").mkdir(parents=True)
+    (out / ".generate" / "identity.json").write_text(json.dumps({"from_data": {"sources": 3}, "seed": 5}))
+    manifest = make(run, out)
+    assert sample_hashes(out) == sample_hashes(reference[0]) and manifest["count"] == 70

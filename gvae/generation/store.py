@@ -188,11 +188,20 @@ class OutputDir:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
         self._check_no_foreign_files()
-        if found is not None and found != self.identity:
+        if found is not None and found != self.identity and not self._nothing_written():
             differ = ", ".join(f"{k} {found.get(k)!r} there, {self.identity[k]!r} here"
                                for k in IDENTITY_KEYS if found.get(k) != self.identity[k])
             raise GvaeError(f"--out {self.out} holds another generated set ({differ}); use a new --out, or "
                             f"delete it to replace it")
+
+    def _nothing_written(self) -> bool:
+        """An unfinished run that failed before finishing any shard (e.g. a bad --from-data source): its
+        identity alone holds no images, and must not keep another set out of the directory."""
+        if (self.out / MANIFEST).is_file():
+            return False
+        states = [p.name for p in self.state.iterdir()] if self.state.is_dir() else []
+        outputs = [p for p in self.out.iterdir() if p.name != STATE_DIR]
+        return not outputs and all(name == "identity.json" or name.endswith(PARTIAL_SUFFIX) for name in states)
 
     def _check_no_foreign_files(self) -> None:
         """Refuse a directory with files this set did not write: extending or shrinking the set removes shard
