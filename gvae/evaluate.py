@@ -448,7 +448,21 @@ def _too_few_images(names: list[str], real: int, samples: int) -> dict[str, str]
     return reasons
 
 
-def run_evaluation(source: str, protocol: Protocol, device: str | torch.device = "cpu") -> dict:
+def check_memory(protocol: Protocol, model, max_gib: float) -> None:
+    """Refuse, before anything is drawn, an evaluation whose images would not fit in ``max_gib`` GiB: rank 0
+    holds the generated, held-out and training images at once as float32 (10,000 samples of 1024 px RGB are
+    ~126 GB). The count is an upper bound: fewer held-out or training images may exist than asked for."""
+    per_image = 4 * model.channels * model.resolution ** 2
+    images = protocol.num_samples + protocol.num_real + protocol.num_train
+    need = images * per_image / 2 ** 30
+    if need > max_gib:
+        raise GvaeError(f"this evaluation holds up to {need:.3g} GiB of images in memory ({images:,} images of "
+                        f"{model.channels}x{model.resolution}x{model.resolution} float32), over --max-memory "
+                        f"{max_gib:g} GiB; lower --num-samples, --num-real or --num-train, or raise --max-memory")
+
+
+def run_evaluation(source: str, protocol: Protocol, device: str | torch.device = "cpu",
+                   max_memory_gib: float = float("inf")) -> dict:
     """Load the checkpoint and the data, evaluate, and return the whole results.json document (rank 0).
 
     With ``all`` among the metrics, a metric whose inputs are missing or too few (feature weights, training
@@ -460,6 +474,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     utility = protocol.utility_settings() if "utility" in names else None  # bad settings fail before loading
     skipped: dict[str, str] = {}
     model = gvae.load(source, ema=True, device=device)
+    check_memory(protocol, model, max_memory_gib)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))

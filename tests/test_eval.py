@@ -165,3 +165,12 @@ def test_cli_bad_checkpoint_is_a_one_line_error(tmp_path):
 def test_cli_unknown_metric_is_a_one_line_error():
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "x", "--metrics", "fid,nope"])
     assert result.exit_code == 1 and "unknown nope" in result.output
+
+
+def test_an_evaluation_that_would_not_fit_in_memory_is_refused_before_drawing(monkeypatch, tmp_path, model):
+    """1,000 + 10,000 + 20,000 images of 1x16x16 float32 are 0.03 GiB: over a 0.01 GiB bound, refused."""
+    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    monkeypatch.setattr(ev, "load_images", lambda *a, **k: pytest.fail("images were read"))
+    result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "d", "--max-memory", "0.01",
+                                      "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 1 and "holds up to 0.0296 GiB" in result.output and "--max-memory 0.01 GiB" in result.output

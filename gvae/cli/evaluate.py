@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from gvae.cli.types import FiniteFloatRange
+
 METRIC_NAMES = "mmd, msssim, recon, elbo, iwae, denoise, memorization, fid, kid, isc, prc, utility"
 
 
@@ -88,11 +90,15 @@ def eval_group() -> None:
 @click.option("--msssim-pairs", type=click.IntRange(1), default=1000, show_default=True,
               help="Random sample pairs averaged for msssim.")
 @utility_options("utility-")
+@click.option("--max-memory", type=FiniteFloatRange(0, min_open=True), default=32.0, show_default=True,
+              metavar="GIB", help="Refuse an evaluation whose images (samples, held-out and training images, "
+                                  "float32, held at once by the first process) would need more GiB than this.")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
 def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, feature_weights: str | None,
         train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int,
-        utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, out: str) -> None:
+        utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, max_memory: float,
+        out: str) -> None:
     """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
 
     \b
@@ -129,7 +135,7 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
                         feature_weights=feature_weights, train_data=train_data, num_real=num_real,
                         num_train=num_train, batch_size=batch_size, msssim_pairs=msssim_pairs, utility_k=utility_k,
                         utility_seeds=utility_seeds, utility_mix_ratio=utility_mix_ratio, utility_steps=utility_steps)
-    results = run_evaluation(source, protocol, device=state.device)
+    results = run_evaluation(source, protocol, device=state.device, max_memory_gib=max_memory)
     if state.is_main_process:
         write_results(results, out)
         click.echo(format_table(results))
