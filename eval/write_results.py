@@ -16,10 +16,12 @@ import argparse
 import csv
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from write_augmentation_results import END, START
 
 BASELINES = ("conv VAE", "dense VAE", "VAE-GAN")
 LATENTS = ("GVAE latent 1000", "GVAE latent 100")  # (subject, rival)
@@ -125,7 +127,9 @@ def main() -> None:
             target = grids / f"{Path(run).name}.png"
             target.write_bytes(samples[-1].read_bytes())
             lines += [f"**{Path(run).name}**", "", f"![{Path(run).name}]({os.path.relpath(target, args.out.parent)})", ""]
-    args.out.write_text("\n".join(lines) + "\n")
+    kept = re.search(re.escape(START) + ".*?" + re.escape(END), args.out.read_text(), re.S) \
+        if args.out.is_file() else None  # eval/write_augmentation_results.py's part stays
+    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept.group(0) + "\n" if kept else ""))
     print(f"wrote {args.out}")
 
 

@@ -1,0 +1,127 @@
+"""Write the "Does the synthetic data help?" part of docs/RESULTS.md from the files the studies leave
+(no number is typed by hand): the small-data utility study (eval/small_data_fmnist.sh), the real-only and
+classic-augmentation baselines on all of Fashion-MNIST (eval/utility_fmnist.sh), and the class accuracy of a
+conditional model's samples (eval/conditional_fmnist.sh). The part sits between two marker lines in
+docs/RESULTS.md, which eval/write_results.py keeps when it rewrites the rest.
+
+    python eval/write_augmentation_results.py --out docs/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+START, END = "<!-- augmentation results: start -->", "<!-- augmentation results: end -->"
+MODELS = {"gvae-diffaug": "GVAE (conditional, discriminator augmentation)", "vae": "conv VAE (conditional)",
+          "vaegan": "VAE-GAN (conditional)"}
+
+
+def _cell(entry: dict | None) -> str:
+    return "not measured" if entry is None else f"{entry['value']:.3f} ± {entry['std']:.3f}"
+
+
+def _verdict(gain: dict | None, rival: str) -> str:
+    """A gain counts when it is positive by more than its standard error (the SE of the paired differences)."""
+    if gain is None:
+        return "not measured"
+    value, se = gain["value"], gain["std"] or 0.0
+    if value > se:
+        return f"helps: +{value:.3f} ± {se:.3f} over {rival}"
+    if value < -se:
+        return f"hurts: {value:.3f} ± {se:.3f} against {rival}"
+    return f"no clear effect: {value:+.3f} ± {se:.3f} against {rival}"
+
+
+def small_data_section(folder: Path, k: int) -> list[str]:
+    real = json.loads((folder / "real.json").read_text())["metrics"]
+    lines = [f"### K = {k} labelled images per class (Fashion-MNIST)", "",
+             f"The classifier trains on the same {10 * k} labelled images throughout (`data/fmnist-k{k}`: "
+             f"`gvae data pack ... --per-class {k}`), alone, with classic augmentation (random shifts of up to 2 px), "
+             "or with 500 samples per class of a conditional model trained on those same images only, mixed 1:1 into "
+             "every batch; accuracy on the 10,000 test images, mean ± std over 3 classifier seeds; gains are paired "
+             "differences ± their standard error.", "",
+             "| training set | accuracy | CAS (samples only) | against real only | against classic augmentation |",
+             "|---|---|---|---|---|",
+             f"| real only | {_cell(real.get(f'utility_real_k{k}'))} | | | |",
+             f"| real + classic augmentation | {_cell(real.get(f'utility_classic_k{k}'))} | | | |"]
+    for path in sorted(folder.glob("*-s*.json")):
+        model, seed = path.stem.rsplit("-s", 1)
+        metrics = json.loads(path.read_text())["metrics"]
+        lines.append(f"| real + {MODELS.get(model, model)}, training seed {seed} | "
+                     f"{_cell(metrics.get(f'utility_synthetic_k{k}'))} | {_cell(metrics.get('utility_cas'))} | "
+                     f"{_verdict(metrics.get(f'utility_gain_k{k}'), 'real only')} | "
+                     f"{_verdict(metrics.get(f'utility_gain_vs_classic_k{k}'), 'classic')} |")
+    return lines + [""]
+
+
+def full_data_baselines(path: Path) -> list[str]:
+    metrics = json.loads(path.read_text())["metrics"]
+    ks = sorted({int(m.group(1)) for name in metrics if (m := re.search(r"_k(\d+)$", name))})
+    lines = ["### Real-only and classic augmentation on all of Fashion-MNIST (no model)", "",
+             "K images per class drawn by each classifier seed from the first 20,000 training images:", "",
+             "| K | real only | real + classic augmentation |", "|---|---|---|"]
+    lines += [f"| {k} | {_cell(metrics.get(f'utility_real_k{k}'))} | {_cell(metrics.get(f'utility_classic_k{k}'))} |"
+              for k in ks]
+    return lines + [""]
+
+
+def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("class_accuracy-s*.json"))]
+    if not results:
+        return []
+    names = list(results[0]["per_class"])
+    lines = ["### Does the label steer the conditional GVAE?", "",
+             f"`recipes/fmnist-32-gvae-cond.yaml` trained on all of Fashion-MNIST; {results[0]['per_class_samples']} "
+             "samples asked of every class, classified by the domain classifier of `gvae eval train-features` "
+             f"(trained on real images); chance is {results[0]['chance']:.2f}.", "",
+             "| class | " + " | ".join(Path(r["run"]).name for r in results) + " |",
+             "|---|" + "---|" * len(results)]
+    lines += [f"| {name} | " + " | ".join(f"{r['per_class'][name]:.3f}" for r in results) + " |" for name in names]
+    lines += ["| **all classes** | " + " | ".join(f"**{r['accuracy']:.3f}**" for r in results) + " |", ""]
+    for r in results:
+        grids = sorted(Path(r["run"], "samples").glob("step-*.png"))
+        if grids:
+            target = out_dir / "results" / "grids" / f"{Path(r['run']).name}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(grids[-1], target)
+            lines += [f"![{Path(r['run']).name}](results/grids/{target.name})", ""]
+    return lines
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the marked block replaced by ``block`` (appended when there is none)."""
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small-data", type=Path, default=Path("docs/results/small-data"))
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--baselines", type=Path, default=Path("docs/results/utility/real.json"))
+    parser.add_argument("--conditional", type=Path, default=Path("docs/results/conditional"))
+    parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
+    args = parser.parse_args()
+    lines = [START, "## Does the synthetic data help?", "",
+             "Written by `eval/write_augmentation_results.py` from the studies' results files. Reproduce:", "",
+             "```bash", "bash eval/small_data_fmnist.sh      # K = 10 per class: three conditional models",
+             "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
+             "bash eval/conditional_fmnist.sh     # class accuracy of the conditional GVAE's samples",
+             "python eval/write_augmentation_results.py", "```", ""]
+    if (args.small_data / "real.json").is_file():
+        lines += small_data_section(args.small_data, args.k)
+    if args.baselines.is_file():
+        lines += full_data_baselines(args.baselines)
+    lines += class_accuracy_section(args.conditional, args.out.parent)
+    lines.append(END)
+    text = args.out.read_text() if args.out.is_file() else ""
+    args.out.write_text(replace_block(text, "\n".join(lines)))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
