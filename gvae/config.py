@@ -56,6 +56,7 @@ class ModelConfig:
     channel_min: int = 16
     channel_max: int = 64
     blocks_per_level: int = 1
+    kernel_size: int = 3  # side of the two convolutions in every residual block (odd: the map keeps its size)
     norm: Literal["batch", "group", "none"] = "batch"
     dropout: float = 0.3
     activation: Literal["leaky_relu", "relu", "silu"] = "leaky_relu"
@@ -71,7 +72,8 @@ class ModelConfig:
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
-               "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
+               "channel_max": (1, None), "blocks_per_level": (1, 16), "kernel_size": (1, 15),
+               "dropout": (0.0, 0.99),
                "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None),
                "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None)}
 
@@ -266,6 +268,9 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(f"data.resolution: got {r}; convolutional models need a power of two (32, 64, ..., 1024)")
     if recipe.data.channels not in (1, 3):
         raise GvaeError(f"data.channels: got {recipe.data.channels}; must be 1 or 3")
+    if recipe.model.kernel_size % 2 == 0:
+        raise GvaeError(f"model.kernel_size: got {recipe.model.kernel_size}; must be odd (1, 3, 5, ...) so that "
+                        "a convolution keeps the feature map's size")
     if recipe.model.channel_min > recipe.model.channel_max:
         raise GvaeError(
             f"model.channel_min: got {recipe.model.channel_min}; must not exceed model.channel_max "
