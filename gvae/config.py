@@ -70,12 +70,14 @@ class ModelConfig:
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
     latent_norm: bool = False
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
+    dense_dropout: float = 0.0  # vae-dense: dropout after each hidden layer (model.dropout is the conv blocks')
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "kernel_size": (1, 15),
                "dropout": (0.0, 0.99),
                "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None),
-               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None)}
+               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None),
+               "dense_dropout": (0.0, 0.99)}
 
 
 @dataclass

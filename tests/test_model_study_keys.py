@@ -1,4 +1,4 @@
-"""model.kernel_size: the side of the residual blocks' convolutions, for kernel-size studies."""
+"""The keys that hyper-parameter studies vary: model.kernel_size (conv blocks), model.dense_dropout (vae-dense)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,18 @@ def test_a_5x5_kernel_widens_every_block_and_keeps_the_shapes():
 def test_an_even_or_huge_kernel_is_refused_naming_the_key(value, message):
     with pytest.raises(GvaeError, match=f"model.kernel_size: got {value}; {message}"):
         recipe_from_dict({"data": {"resolution": 32}, "model": {"kernel_size": value}})
+
+
+def test_vae_dense_has_no_dropout_by_default_and_model_dropout_does_not_reach_it():
+    model = seeded_model(kind="vae-dense", dense_hidden=[16, 8], dropout=0.5)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
+
+
+def test_dense_dropout_drops_hidden_units_while_training_only():
+    model = seeded_model(kind="vae-dense", dense_hidden=[16, 8], dense_dropout=0.5)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in model.modules()) == 4  # after each of 2 + 2 hidden layers
+    x = torch.rand(4, 1, 32, 32)
+    model.train()
+    assert not torch.equal(model.encode(x)[0], model.encode(x)[0])
+    model.eval()
+    assert torch.equal(model.encode(x)[0], model.encode(x)[0])
