@@ -10,7 +10,7 @@ import click
 @click.command("sweep")
 @click.argument("sweep_path", metavar="SWEEP.yaml", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory of the runs and the summary. [default: sweeps/<sweep name>]")
+              help="Directory of the runs and the summary. [default: runs/sweeps/<sweep name>]")
 @click.option("--only", metavar="RUN", default=None, help="Run only this run (a name from --print-commands).")
 @click.option("--print-commands", is_flag=True,
               help="Print one command per unfinished run (and the summary's) instead of running them.")
@@ -34,7 +34,7 @@ def sweep(sweep_path: str, out: str | None, only: str | None, print_commands: bo
 
     \b
     Examples:
-      gvae sweep sweeps/fmnist-dense-study.yaml --out sweeps/fmnist-dense
+      gvae sweep sweeps/fmnist-dense-study.yaml --out runs/sweeps/fmnist-dense
       gvae sweep sweeps/fmnist-dense-study.yaml --print-commands     # one line per run, for any scheduler
       gvae sweep sweeps/fmnist-dense-study.yaml --slurm sweep.sbatch && sbatch sweep.sbatch
       gvae sweep sweeps/fmnist-dense-study.yaml --summarize          # after the runs finished elsewhere
@@ -44,7 +44,7 @@ def sweep(sweep_path: str, out: str | None, only: str | None, print_commands: bo
     from gvae.sweep.runner import is_finished
 
     spec = load_sweep(sweep_path)
-    out_dir = Path(out or Path("sweeps") / spec.name)
+    out_dir = Path(out or Path("runs") / "sweeps" / spec.name)
     if print_commands:
         click.echo("\n".join(commands(spec, Path(sweep_path), out_dir)))
         return

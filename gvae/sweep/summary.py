@@ -144,12 +144,13 @@ def csv_text(sweep: Sweep, rows: list[ConfigRow]) -> str:
 
 
 def importance_png(weights: dict[str, tuple[float | None, int]], metric: str) -> bytes:
-    """A horizontal bar per parameter: the metric's mean spread when that parameter alone varies."""
+    """A horizontal bar per parameter, the most important on top: the metric's mean spread when that parameter
+    alone varies."""
     from matplotlib.figure import Figure
 
     from gvae.report.figures import figure_png
 
-    names = [p for p, (spread, _) in weights.items() if spread is not None][::-1]
+    names = sorted((p for p, (spread, _) in weights.items() if spread is not None), key=lambda p: weights[p][0])
     fig = Figure(figsize=(6.0, 1.0 + 0.45 * max(1, len(names))))
     ax = fig.add_subplot(1, 1, 1)
     ax.barh(range(len(names)), [weights[n][0] for n in names], color="#1f5f99")
