@@ -50,7 +50,7 @@ class ModelConfig:
     them (e.g. channel_base 16384, channel_max 512).
     """
 
-    kind: Literal["gvae", "vae", "vae-dense", "vaegan"] = "gvae"
+    kind: Literal["gvae", "vae", "vae-dense", "vaegan", "colorize"] = "gvae"  # colorize: grey-to-colour, see gvae.colorize
     latent_dim: int = 128
     channel_base: int = 512
     channel_min: int = 16
@@ -270,6 +270,9 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(f"data.resolution: got {r}; convolutional models need a power of two (32, 64, ..., 1024)")
     if recipe.data.channels not in (1, 3):
         raise GvaeError(f"data.channels: got {recipe.data.channels}; must be 1 or 3")
+    if recipe.model.kind == "colorize" and recipe.data.channels != 3:
+        raise GvaeError(f"data.channels: got {recipe.data.channels}; model.kind colorize learns colour from RGB "
+                        "images (data.channels=3)")
     if recipe.model.kernel_size % 2 == 0:
         raise GvaeError(f"model.kernel_size: got {recipe.model.kernel_size}; must be odd (1, 3, 5, ...) so that "
                         "a convolution keeps the feature map's size")

@@ -94,7 +94,7 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
     \b
     Examples:
       gvae data pack - --kind phantom --num 2000 --resolution 64 --out data/phantom
-      gvae data pack - --kind colour-phantom --num 2000 --resolution 32 --out data/colour-phantom
+      gvae data pack - --kind colour-phantom --num 2000 --val-fraction 0.1 --resolution 32 --out data/colour-phantom
       gvae data pack photos/ --kind imagefolder --labels-from-dirs --resolution 128 --out data/photos
       gvae data pack /usr/share/datasets/fashion-mnist --kind idx --resolution 32 --out data/fmnist
       gvae data pack scans/ --kind dicom --window -160,240 --bits 16 --resolution 256 --out data/ct

@@ -3,10 +3,11 @@ colour, a dataset with real colour structure for grey-to-colour models (none can
 
 The geometry (and the label, the number of lesions) is that of the grey phantom with the same (seed, index).
 Each tissue has a fixed colour (fat yellow, soft tissue pink, liver dark red, spleen purple, kidneys orange,
-bone off-white, lesions green), made a little lighter or darker by the phantom's own random shift of that
-tissue's Hounsfield value (1% per HU), so the colour follows from what and where a structure is, which the grey
-image shows: luminance alone does not give it (liver and kidneys are about equally bright here, in different
-hues). Always 3 channels, 8 bits.
+bone off-white, lesions bright green), made a little lighter or darker by the phantom's own random shift of
+that tissue's Hounsfield value (1% per HU). The colour follows from what and where a structure is, which the
+grey image shows, but not from its brightness alone: soft tissue and kidneys have about the same luminance
+(Y 0.55 and 0.58) in different hues. Lesions are brighter than the tissue around them, as in CT, so the grey
+image shows them. Always 3 channels, 8 bits.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PALETTE = {  # RGB in [0, 1]
     "kidney_r": (0.90, 0.50, 0.15),
     "kidney_l": (0.90, 0.50, 0.15),
     "vertebra": (0.95, 0.94, 0.86),
-    "lesion": (0.25, 0.75, 0.30),
+    "lesion": (0.45, 0.95, 0.45),
 }
 _NOMINAL_HU = {"fat": -90.0, "tissue": _TISSUE, "lesion": 220.0} | {name: o[5] for name, o in _ORGANS.items()}
 
