@@ -104,7 +104,7 @@ def colorize_to_directory(run: str, images_spec: str, out: str | Path, split: st
     images the scores of :func:`scores`). A directory holding anything else is refused with nothing touched.
     """
     from gvae.data import load_images
-    from gvae.fileio import DirectoryLock, write_json_atomic
+    from gvae.fileio import DirectoryLock, write_bytes_atomic, write_json_atomic
 
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "colorize.json").is_file():
@@ -114,8 +114,8 @@ def colorize_to_directory(run: str, images_spec: str, out: str | Path, split: st
     predicted = colorize(net, images, batch_size)
     with DirectoryLock(out, "gvae colorize"):
         for index, image in enumerate(predicted):
-            (out / f"{index:08d}.png").write_bytes(_png(image))
-        (out / "comparison.png").write_bytes(comparison_png(images, predicted))
+            write_bytes_atomic(out / f"{index:08d}.png", _png(image))
+        write_bytes_atomic(out / "comparison.png", comparison_png(images, predicted))
         record = {"checkpoint": str(resolve_checkpoint(run)), "images": images_spec, "split": split,
                   "count": len(images), "input_channels": images.shape[1],
                   "scores": scores(images, predicted) if images.shape[1] == 3 else None}

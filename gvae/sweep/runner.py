@@ -60,14 +60,15 @@ def _metric_values(sweep: Sweep, logged: dict[str, float], results: dict | None)
     values = {}
     evaluated = (results or {}).get("metrics", {})
     for name in sweep.metrics:
+        chosen = sweep.better if name == sweep.metric else None  # the sweep's `better` is about its metric
         if name.startswith(TRAIN_PREFIX):
             key = name[len(TRAIN_PREFIX):]
             if key not in logged:
                 raise GvaeError(f"metric {name}: training logged no {key}; logged: {', '.join(sorted(logged))}")
-            values[name] = {"value": float(logged[key]), "better": sweep.better or "lower"}
+            values[name] = {"value": float(logged[key]), "better": chosen or "lower"}
         elif name in evaluated:
             entry = evaluated[name]
-            values[name] = {"value": entry["value"], "better": sweep.better or entry.get("better", "")}
+            values[name] = {"value": entry["value"], "better": chosen or entry.get("better", "")}
         else:
             raise GvaeError(f"metric {name}: gvae eval gave no such result (it gave {', '.join(evaluated)}); "
                             "name one of those, or add the metric to eval.metrics")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gvae.fileio import write_text_atomic
+from gvae.fileio import write_bytes_atomic, write_text_atomic
 from gvae.leaderboard import Cell
 from gvae.sweep.runner import read_result
 from gvae.sweep.spec import Sweep
@@ -171,5 +171,5 @@ def write_summary(sweep: Sweep, out: Path) -> dict[str, Path]:
     paths = {"markdown": out / "SUMMARY.md", "csv": out / "summary.csv", "importance": out / "importance.png"}
     write_text_atomic(paths["markdown"], markdown(sweep, rows, better, weights, len(sweep.runs), len(results)))
     write_text_atomic(paths["csv"], csv_text(sweep, rows))
-    paths["importance"].write_bytes(importance_png(weights, sweep.metric))
+    write_bytes_atomic(paths["importance"], importance_png(weights, sweep.metric))
     return paths
