@@ -68,9 +68,11 @@ def test_grid_and_runs_together_are_refused(tmp_path):
         load_sweep(write_sweep(tmp_path, {"grid": {"loss.beta": [0]}, "runs": [{"loss.beta": 1}]}))
 
 
-def test_an_eval_metric_without_an_eval_section_is_refused(tmp_path):
+def test_an_eval_metric_needs_an_eval_section_naming_data_and_metrics(tmp_path):
     with pytest.raises(GvaeError, match="metric elbo: a gvae eval result needs an eval: section"):
         load_sweep(write_sweep(tmp_path, {"grid": {"loss.beta": [0]}, "metric": "elbo"}))
+    with pytest.raises(GvaeError, match="eval: expected a mapping with at least data .* and metrics"):
+        load_sweep(write_sweep(tmp_path, {"grid": {"loss.beta": [0]}, "metric": "elbo", "eval": {"data": "d"}}))
 
 
 def result(config: str, params: dict, seed: int, value: float) -> dict:
@@ -79,7 +81,7 @@ def result(config: str, params: dict, seed: int, value: float) -> dict:
 
 def test_the_summary_is_the_mean_and_sample_std_over_seeds(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, {"grid": {"loss.beta": [0, 1]}, "seeds": [0, 1, 2], "metric": "elbo",
-                                              "eval": {"data": "unused"}}))
+                                              "eval": {"data": "unused", "metrics": "elbo"}}))
     found = [result("beta=0", {"loss.beta": 0}, s, v) for s, v in enumerate([-10.0, -12.0, -17.0])]
     found.append(result("beta=1", {"loss.beta": 1}, 0, -5.0))
     rows = aggregate(sweep, found)

@@ -15,8 +15,8 @@ A sweep is a YAML file::
     metric: elbo                                   # what ranks the runs (see below)
     report: [denoise_psnr_0.2]                     # more metrics for the summary table (optional)
     better: higher                                 # optional: which way `metric` is better
-    eval:                                          # the `gvae eval` protocol (gvae.evaluate.Protocol fields)
-      data: data/fmnist
+    eval:                                          # the `gvae eval` protocol (gvae.evaluate.Protocol fields;
+      data: data/fmnist                            # data and metrics are required)
       metrics: elbo,denoise
       num_real: 1000
 
@@ -152,8 +152,10 @@ def _eval_protocol(raw: dict, where: str) -> dict[str, Any] | None:
     if protocol is None:
         return None
     allowed = {f.name for f in fields(Protocol)} - {"seed"}
-    if not isinstance(protocol, dict) or "data" not in protocol:
-        raise GvaeError(f"{where}: eval: expected a mapping with at least data (the held-out images)")
+    if not isinstance(protocol, dict) or "data" not in protocol or "metrics" not in protocol:
+        raise GvaeError(f"{where}: eval: expected a mapping with at least data (the held-out images) and metrics "
+                        "(those the sweep reads, e.g. recon,elbo: every run is evaluated, and all of them would "
+                        "include the importance-weighted bound)")
     unknown = sorted(set(protocol) - allowed)
     if unknown:
         raise GvaeError(f"{where}: eval: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
