@@ -59,6 +59,7 @@ class ModelConfig:
     kernel_size: int = 3  # side of the two convolutions in every residual block (odd: the map keeps its size)
     norm: Literal["batch", "group", "none"] = "batch"
     dropout: float = 0.3
+    dense_dropout: float = 0.0  # vae-dense: dropout after each hidden layer (model.dropout is the conv blocks')
     activation: Literal["leaky_relu", "relu", "silu"] = "leaky_relu"
     pooling: Literal["max", "avg"] = "max"
     likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
@@ -70,7 +71,6 @@ class ModelConfig:
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
     latent_norm: bool = False
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
-    dense_dropout: float = 0.0  # vae-dense: dropout after each hidden layer (model.dropout is the conv blocks')
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "kernel_size": (1, 15),
