@@ -18,7 +18,7 @@ from gvae.cli import cli
 from gvae.errors import GvaeError
 from gvae.sweep import commands, importance, load_sweep, run_sweep, slurm_script
 from gvae.sweep.spec import short_keys
-from gvae.sweep.summary import ConfigRow, aggregate, mean_std, ranked
+from gvae.sweep.summary import ConfigRow, aggregate, better_of, markdown, mean_std, ranked
 from tests.train_helpers import phantom_data, tiny_recipe_file
 
 TINY_DENSE = {"model.dense_hidden": [16, 8], "train.max_steps": 2, "train.checkpoint_every": 1,
@@ -91,6 +91,21 @@ def test_the_summary_is_the_mean_and_sample_std_over_seeds(tmp_path):
     assert cell.count == 3
     assert rows[1].cells["elbo"].std is None  # one seed: no spread to report
     assert [r.config for r in ranked(rows, "elbo", "higher")] == ["beta=1", "beta=0"]
+
+
+def test_the_markdown_puts_the_best_configuration_first_in_bold_and_names_it(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {"grid": {"loss.beta": [0, 1]}, "seeds": [0, 1], "metric": "elbo",
+                                              "eval": {"data": "unused", "metrics": "elbo"}}))
+    found = [result("beta=0", {"loss.beta": 0}, s, v) for s, v in enumerate([-10.0, -12.0])]
+    found += [result("beta=1", {"loss.beta": 1}, s, v) for s, v in enumerate([-5.0, -7.0])]
+    rows = aggregate(sweep, found)
+    text = markdown(sweep, rows, better_of(sweep, found), importance(rows, sweep.parameters, "elbo"), 4, 4)
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[0] == "| loss.beta | elbo ↑ | seeds |"
+    assert table[1] == "| **1** | **-6 ± 1.4** | **2** |"  # mean -6, std sqrt(2)
+    assert table[2] == "| 0 | -11 ± 1.4 | 2 |"
+    assert "Best: `beta=1`, elbo = -6 ± 1.4." in text
+    assert "| loss.beta | 5 | 1 |" in text  # importance: -6 - (-11)
 
 
 def test_importance_is_the_spread_when_one_parameter_alone_varies():

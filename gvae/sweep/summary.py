@@ -24,7 +24,7 @@ from typing import Any
 from gvae.fileio import write_bytes_atomic, write_text_atomic
 from gvae.leaderboard import Cell
 from gvae.sweep.runner import read_result
-from gvae.sweep.spec import Sweep
+from gvae.sweep.spec import TRAIN_PREFIX, Sweep
 
 _UNSET = "(recipe)"  # the value shown for a parameter that a run of an explicit list leaves at the recipe's
 
@@ -57,10 +57,11 @@ def aggregate(sweep: Sweep, results: list[dict]) -> list[ConfigRow]:
 
 
 def better_of(sweep: Sweep, results: list[dict]) -> str:
-    """Which way the ranking metric is better: the sweep's ``better``, else what its results say."""
+    """Which way the ranking metric is better: the sweep's ``better``, else what its results say ("" before any)."""
     if sweep.better:
         return sweep.better
-    return next((r["metrics"][sweep.metric]["better"] for r in results), "lower") or "lower"
+    unknown = "lower" if sweep.metric.startswith(TRAIN_PREFIX) else ""  # an eval entry says, once there is one
+    return next((r["metrics"][sweep.metric]["better"] for r in results if sweep.metric in r["metrics"]), unknown)
 
 
 def ranked(rows: list[ConfigRow], metric: str, better: str) -> list[ConfigRow]:
@@ -110,7 +111,7 @@ def markdown(sweep: Sweep, rows: list[ConfigRow], better: str, weights: dict[str
     lines = [f"# Sweep: {sweep.name}", "",
              f"Base recipe: `{sweep.recipe.name}`; {finished} of {expected} runs finished. Each cell is the mean "
              "± std over seeds (std with n - 1; none for one seed); configurations are ranked by "
-             f"{sweep.metric} ({better} is better), the best in bold.", "",
+             f"{sweep.metric}" + (f" ({better} is better)" if better else "") + ", the best in bold.", "",
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for index, row in enumerate(order):
         cells = [_value(row.params, p) for p in sweep.parameters]
