@@ -113,6 +113,17 @@ def test_training_logs_the_iq_error_and_writes_one_final_checkpoint(trained):
     assert [p.name for p in (trained / "run" / "checkpoints").iterdir()] == ["step-00000060"]
 
 
+def test_an_interrupted_colorize_run_starts_again_with_a_fresh_log(trained, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 20, "loss": 1.0}\n')  # what a killed run left
+    recipe = trained / "recipe.yaml"
+    result = CliRunner().invoke(cli, ["train", str(recipe), "train.max_steps=20", "--out", str(run), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [20] and lines[0]["loss"] != 1.0
+
+
 def test_colorize_beats_the_grey_baseline_on_held_out_phantoms(trained):
     out = trained / "colour"
     result = CliRunner().invoke(cli, ["colorize", str(trained / "run"), str(trained / "data"), "--out", str(out)])

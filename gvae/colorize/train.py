@@ -56,6 +56,7 @@ def train_colorizer(recipe: Recipe, run_dir: str | Path, progress: bool = True) 
         if ckpt.is_checkpoint(final):
             return {"step": steps, "checkpoint": str(final), "last": {}, "main_process": True}
         ckpt.remove_incomplete(run_dir)
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # an interrupted run's log: this one restarts at 0
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(recipe.train.seed)
         net = Colorizer(recipe.data.resolution, recipe.model).to(device).train()
