@@ -51,14 +51,16 @@ class ModelConfig:
     them (e.g. channel_base 16384, channel_max 512).
     """
 
-    kind: Literal["gvae", "vae", "vae-dense", "vaegan"] = "gvae"
+    kind: Literal["gvae", "vae", "vae-dense", "vaegan", "colorize"] = "gvae"  # colorize: grey-to-colour, see gvae.colorize
     latent_dim: int = 128
     channel_base: int = 512
     channel_min: int = 16
     channel_max: int = 64
     blocks_per_level: int = 1
+    kernel_size: int = 3  # side of the two convolutions in every residual block (odd: the map keeps its size)
     norm: Literal["batch", "group", "none"] = "batch"
     dropout: float = 0.3
+    dense_dropout: float = 0.0  # vae-dense: dropout after each hidden layer (model.dropout is the conv blocks')
     activation: Literal["leaky_relu", "relu", "silu"] = "leaky_relu"
     pooling: Literal["max", "avg"] = "max"
     likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
@@ -77,9 +79,11 @@ class ModelConfig:
     class_counts: list[int] = field(default_factory=list)  # training images per class, from the data
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
-               "channel_max": (1, None), "blocks_per_level": (1, 16), "dropout": (0.0, 0.99),
+               "channel_max": (1, None), "blocks_per_level": (1, 16), "kernel_size": (1, 15),
+               "dropout": (0.0, 0.99),
                "input_noise": (0.0, None), "input_noise_anneal_steps": (0, None),
-               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None)}
+               "input_noise_anneal_fraction": (0.0, 1.0), "latent_noise": (0.0, None),
+               "dense_dropout": (0.0, 0.99)}
 
 
 @dataclass
@@ -295,6 +299,12 @@ def _validate_across_sections(recipe: Recipe) -> None:
         raise GvaeError(f"data.resolution: got {r}; convolutional models need a power of two (32, 64, ..., 1024)")
     if recipe.data.channels not in (1, 3):
         raise GvaeError(f"data.channels: got {recipe.data.channels}; must be 1 or 3")
+    if recipe.model.kind == "colorize" and recipe.data.channels != 3:
+        raise GvaeError(f"data.channels: got {recipe.data.channels}; model.kind colorize learns colour from RGB "
+                        "images (data.channels=3)")
+    if recipe.model.kernel_size % 2 == 0:
+        raise GvaeError(f"model.kernel_size: got {recipe.model.kernel_size}; must be odd (1, 3, 5, ...) so that "
+                        "a convolution keeps the feature map's size")
     if recipe.model.channel_min > recipe.model.channel_max:
         raise GvaeError(
             f"model.channel_min: got {recipe.model.channel_min}; must not exceed model.channel_max "

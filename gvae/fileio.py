@@ -42,12 +42,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
     A symlink at ``path`` is replaced by the file, not followed: the link's target is never modified.
     """
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a PNG, say), as :func:`write_text_atomic` does. Returns the path."""
     path = check_writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}{TEMP_SUFFIX}")
     try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(partial, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)

@@ -71,7 +71,7 @@ def data() -> None:
               help="nifti: keep axial slices A..B-1 of every volume.")
 @click.option("--labels-from-dirs", is_flag=True, help="imagefolder: the first directory level is the class.")
 @click.option("--num", type=click.IntRange(1), default=None,
-              help="phantom: how many to make; others: pack a seeded subset of at most N items.")
+              help="phantom, colour-phantom: how many to make; others: pack a seeded subset of at most N items.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Order and split.")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Decoding processes (at most 256).")
@@ -96,6 +96,7 @@ def pack(ctx: click.Context, src: str, kind: str, out: str, resolution: int, cha
     \b
     Examples:
       gvae data pack - --kind phantom --num 2000 --resolution 64 --out data/phantom
+      gvae data pack - --kind colour-phantom --num 2000 --val-fraction 0.1 --resolution 32 --out data/colour-phantom
       gvae data pack photos/ --kind imagefolder --labels-from-dirs --resolution 128 --out data/photos
       gvae data pack /usr/share/datasets/fashion-mnist --kind idx --resolution 32 --out data/fmnist
       gvae data pack /usr/share/datasets/fashion-mnist --kind idx --resolution 32 --per-class 100 \

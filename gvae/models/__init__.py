@@ -7,6 +7,7 @@ losses, and safetensors weights.
 from __future__ import annotations
 
 from gvae.config import Recipe
+from gvae.errors import GvaeError
 from gvae.models.baselines import build_dense_vae, build_vae, build_vaegan
 from gvae.models.gvae import AEOutput, Autoencoder, GenerativeModel, build_gvae
 from gvae.models.weights import load_weights, save_weights
@@ -16,6 +17,9 @@ BUILDERS = {"gvae": build_gvae, "vae": build_vae, "vae-dense": build_dense_vae, 
 
 def build_model(recipe: Recipe) -> GenerativeModel:
     """A freshly initialised model of kind ``recipe.model.kind``, in training mode, on the CPU."""
+    if recipe.model.kind not in BUILDERS:  # colorize: not a generative model (see gvae.colorize)
+        raise GvaeError(f"model.kind {recipe.model.kind} has no prior to sample or evaluate; apply it with "
+                        "gvae colorize RUN IMAGES --out DIR")
     return BUILDERS[recipe.model.kind](recipe)
 
 

@@ -56,12 +56,15 @@ def make_activation(kind: str) -> nn.Module:
     raise ValueError(f"unknown activation {kind!r}")
 
 
-def conv3x3(in_ch: int, out_ch: int, bias: bool) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)
+def conv3x3(in_ch: int, out_ch: int, bias: bool, kernel_size: int = 3) -> nn.Conv2d:
+    """A ``kernel_size`` x ``kernel_size`` convolution (odd) padded to keep the map's side; 3x3 by default."""
+    return nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias)
 
 
 class ResBlock(nn.Module):
-    """conv3x3 - norm - act - dropout - conv3x3 - norm, plus a skip (1x1 conv when the width changes), then act.
+    """conv - norm - act - dropout - conv - norm, plus a skip (1x1 conv when the width changes), then act.
+
+    The two convolutions are ``model.kernel_size`` pixels a side (3 by default).
 
     Shapes: [B, in_ch, S, S] -> [B, out_ch, S, S]. The first convolution maps to ``mid_ch``: the encoder and
     discriminator keep the input width there (they widen at the block's end, cheap at high resolution); the
@@ -72,9 +75,9 @@ class ResBlock(nn.Module):
         super().__init__()
         bias = cfg.norm == "none"
         self.body = nn.Sequential(
-            conv3x3(in_ch, mid_ch, bias), make_norm(cfg.norm, mid_ch), make_activation(cfg.activation),
-            nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity(),
-            conv3x3(mid_ch, out_ch, bias), make_norm(cfg.norm, out_ch),
+            conv3x3(in_ch, mid_ch, bias, cfg.kernel_size), make_norm(cfg.norm, mid_ch),
+            make_activation(cfg.activation), nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity(),
+            conv3x3(mid_ch, out_ch, bias, cfg.kernel_size), make_norm(cfg.norm, out_ch),
         )
         self.skip = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1, bias=False)
         self.act = make_activation(cfg.activation)

@@ -51,7 +51,8 @@ class DenseEncoder(nn.Module):
         widths = [channels * resolution * resolution, *cfg.dense_hidden]
         layers: list[nn.Module] = []
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(w_in, w_out), make_activation(cfg.activation)]
+            layers += [nn.Linear(w_in, w_out), make_activation(cfg.activation),
+                       *([nn.Dropout(cfg.dense_dropout)] if cfg.dense_dropout > 0 else [])]
         self.body = nn.Sequential(nn.Flatten(), *layers, nn.Linear(widths[-1], 2 * latent_dim))
         self.mean_norm = mean_norm(latent_dim, cfg)
 

@@ -38,7 +38,8 @@ class DenseGenerator(nn.Module):
         widths = [latent_dim, *cfg.dense_hidden[::-1]]
         layers: list[nn.Module] = []
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(w_in, w_out), make_activation(cfg.activation)]
+            layers += [nn.Linear(w_in, w_out), make_activation(cfg.activation),
+                       *([nn.Dropout(cfg.dense_dropout)] if cfg.dense_dropout > 0 else [])]
         self.body = nn.Sequential(*layers, nn.Linear(widths[-1], channels * resolution * resolution),
                                   nn.Unflatten(1, (channels, resolution, resolution)))
 

@@ -464,6 +464,10 @@ def _clip(recipe: Recipe) -> float:
 
 def train(recipe: Recipe, run_dir: str | Path, resume: str = "auto", progress: bool = True) -> dict:
     """Train ``recipe`` into ``run_dir`` (resuming from its newest checkpoint with ``resume="auto"``)."""
+    if recipe.model.kind == "colorize":
+        from gvae.colorize.train import train_colorizer
+
+        return train_colorizer(recipe, run_dir, progress=progress)
     with lock_for_main_process(run_dir, "gvae train"):  # against a second training into the same directory
         trainer = Trainer(recipe, run_dir, resume=resume, progress=progress)
         result = trainer.fit()

@@ -18,7 +18,7 @@ import numpy as np
 
 from gvae.errors import GvaeError
 
-KINDS = ("imagefolder", "lsun", "dicom", "nifti", "idx", "phantom")
+KINDS = ("imagefolder", "lsun", "dicom", "nifti", "idx", "phantom", "colour-phantom")
 _EXTRAS = {"lsun": ("lmdb", "lsun"), "dicom": ("pydicom", "medical"), "nifti": ("nibabel", "medical")}
 
 
@@ -76,7 +76,7 @@ def source_module(kind: str):
     if kind not in KINDS:
         raise GvaeError(f"unknown source kind {kind!r}; choose one of {', '.join(KINDS)}")
     try:
-        return importlib.import_module(f"gvae.data.sources.{kind}")
+        return importlib.import_module(f"gvae.data.sources.{kind.replace('-', '_')}")
     except ModuleNotFoundError as err:
         package, extra = _EXTRAS.get(kind, (err.name, "dev"))
         if err.name != package:

@@ -11,6 +11,9 @@ only. Geometry is in normalised coordinates: the image spans [-1, 1] on both axe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from gvae.data.imageops import DEFAULT_WINDOW, grey_to_channels, window_to_unit
@@ -54,30 +57,32 @@ def ellipse_coverage(x: np.ndarray, y: np.ndarray, pixel: float, cx: float, cy: 
     return np.where(q < 0.5, 1.0, np.clip(0.5 - distance / pixel, 0.0, 1.0)).astype(np.float32)
 
 
-def render_hu(index: int, seed: int, resolution: int) -> tuple[np.ndarray, int]:
-    """Phantom ``index`` as Hounsfield units ``[R, R]`` float32, and its number of lesions."""
+@dataclass(frozen=True)
+class Shape:
+    """One filled ellipse of a phantom, painted over what is below it: ``part`` names the tissue."""
+
+    part: str  # "fat", "tissue", an organ of _ORGANS, or "lesion"
+    value: float  # Hounsfield units
+    cx: float
+    cy: float
+    a: float
+    b: float
+    theta: float
+
+
+def draw_shapes(index: int, seed: int) -> tuple[list[Shape], int]:
+    """The ellipses of phantom ``index`` in painting order, and its number of lesions; a function of (seed, index)."""
     rng = np.random.default_rng([seed, index])
-    pitch = 2.0 / resolution
-    axis = (np.arange(resolution, dtype=np.float32) + 0.5) * pitch - 1.0
-    x, y = np.meshgrid(axis, axis)
-    hu = np.full((resolution, resolution), _AIR, np.float32)
-
-    def paint(value: float, cx: float, cy: float, a: float, b: float, theta: float) -> None:
-        reach = max(a, b) + 2 * pitch  # only the ellipse's bounding square can change
-        cols = slice(*np.clip(np.searchsorted(axis, [cx - reach, cx + reach]), 0, resolution))
-        rows = slice(*np.clip(np.searchsorted(axis, [cy - reach, cy + reach]), 0, resolution))
-        cover = ellipse_coverage(x[rows, cols], y[rows, cols], pitch, cx, cy, a, b, theta)
-        hu[rows, cols] += cover * (value - hu[rows, cols])
-
     bx, by = rng.uniform(-0.03, 0.03, 2)
     ba, bb = 0.86 * rng.uniform(0.94, 1.06), 0.62 * rng.uniform(0.94, 1.06)
     tilt = rng.uniform(-0.05, 0.05)
-    paint(_FAT, bx, by, ba, bb, tilt)
-    paint(_TISSUE + rng.uniform(-5, 5), bx, by, ba - 0.07, bb - 0.07, tilt)
-    for cx, cy, a, b, theta, value in _ORGANS.values():
+    shapes = [Shape("fat", _FAT, bx, by, ba, bb, tilt),
+              Shape("tissue", _TISSUE + rng.uniform(-5, 5), bx, by, ba - 0.07, bb - 0.07, tilt)]
+    for name, (cx, cy, a, b, theta, value) in _ORGANS.items():
         dx, dy = rng.uniform(-0.03, 0.03, 2)
         grow = rng.uniform(0.9, 1.1)
-        paint(value + rng.uniform(-5, 5), bx + cx + dx, by + cy + dy, a * grow, b * grow, theta + tilt)
+        shapes.append(Shape(name, value + rng.uniform(-5, 5), bx + cx + dx, by + cy + dy, a * grow, b * grow,
+                            theta + tilt))
     count = int(rng.integers(0, MAX_LESIONS + 1))
     placed: list[tuple[float, float, float]] = []
     vx, vy, vr = _ORGANS["vertebra"][0] + bx, _ORGANS["vertebra"][1] + by, _ORGANS["vertebra"][2]
@@ -88,9 +93,36 @@ def render_hu(index: int, seed: int, resolution: int) -> tuple[np.ndarray, int]:
         clear = [(cx - ox) ** 2 + (cy - oy) ** 2 > (r + orad + 0.04) ** 2 for ox, oy, orad in [*placed, (vx, vy, vr)]]
         if all(clear):
             placed.append((cx, cy, r))
-    for cx, cy, r in placed:
-        paint(_LESION + rng.uniform(-10, 10), cx, cy, r, r, 0.0)
-    return hu, count
+    shapes += [Shape("lesion", _LESION + rng.uniform(-10, 10), cx, cy, r, r, 0.0) for cx, cy, r in placed]
+    return shapes, count
+
+
+def rasterise(shapes: list[Shape], resolution: int, background: np.ndarray,
+              value_of: Callable[[Shape], np.ndarray]) -> np.ndarray:
+    """Paint ``shapes`` in order over ``background`` ([K] values) -> float32 ``[R, R, K]``, antialiased.
+
+    Each pixel moves towards ``value_of(shape)`` by the fraction of its area the ellipse covers.
+    """
+    pitch = 2.0 / resolution
+    axis = (np.arange(resolution, dtype=np.float32) + 0.5) * pitch - 1.0
+    x, y = np.meshgrid(axis, axis)
+    canvas = np.broadcast_to(np.asarray(background, np.float32), (resolution, resolution, len(background))).copy()
+    for shape in shapes:
+        reach = max(shape.a, shape.b) + 2 * pitch  # only the ellipse's bounding square can change
+        cols = slice(*np.clip(np.searchsorted(axis, [shape.cx - reach, shape.cx + reach]), 0, resolution))
+        rows = slice(*np.clip(np.searchsorted(axis, [shape.cy - reach, shape.cy + reach]), 0, resolution))
+        cover = ellipse_coverage(x[rows, cols], y[rows, cols], pitch, shape.cx, shape.cy, shape.a, shape.b,
+                                 shape.theta)
+        value = np.asarray(value_of(shape), np.float32)
+        canvas[rows, cols] += cover[..., None] * (value - canvas[rows, cols])
+    return canvas
+
+
+def render_hu(index: int, seed: int, resolution: int) -> tuple[np.ndarray, int]:
+    """Phantom ``index`` as Hounsfield units ``[R, R]`` float32, and its number of lesions."""
+    shapes, count = draw_shapes(index, seed)
+    hu = rasterise(shapes, resolution, np.array([_AIR], np.float32), lambda shape: np.array([shape.value]))
+    return hu[..., 0], count
 
 
 def load(item: Item, opts: PackOptions) -> list[Loaded]:
