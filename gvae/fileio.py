@@ -138,3 +138,13 @@ def lock_for_main_process(directory: str | os.PathLike, what: str) -> contextlib
     if int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext()
     return DirectoryLock(directory, what)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON document at ``path``; one GvaeError naming ``what`` it should be when it is damaged (cut
+    short, not JSON, not UTF-8) or unreadable, instead of a decoder traceback."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0][:200]
+        raise GvaeError(f"{path}: unreadable {what} ({reason}); restore or delete it") from None

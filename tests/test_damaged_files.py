@@ -81,3 +81,25 @@ def test_a_dataset_json_that_is_not_json_is_one_line(data, tmp_path):
     shutil.copytree(data, copy)
     (copy / "dataset.json").write_text(json.dumps({"a": 1})[:-2])
     one_line_error(["data", "inspect", copy], "unreadable dataset description")
+
+
+@pytest.mark.parametrize("name", ["manifest.json", ".generate/identity.json"])
+def test_a_damaged_generate_manifest_or_state_is_one_line(run, tmp_path, name):
+    out = tmp_path / "set"
+    CliRunner().invoke(cli, ["generate", str(run), "--num", "4", "--out", str(out)])
+    (out / name).parent.mkdir(exist_ok=True)
+    (out / name).write_text('{"shards": [')
+    one_line_error(["generate", run, "--num", "8", "--out", out], "unreadable")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "results.json", "run.json"])
+def test_a_report_of_a_run_with_a_damaged_file_is_written_or_one_line(run, tmp_path, name):
+    """A broken config.yaml leaves the report without its model sections; broken JSON is one error line."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / name).write_bytes(b"\xff{ not: [valid")
+    result = CliRunner().invoke(cli, ["report", str(copy)])
+    if name == "config.yaml":
+        assert result.exit_code == 0 and (copy / "report.html").is_file(), result.output
+    else:
+        one_line_error(["report", copy], "unreadable")

@@ -124,3 +124,8 @@ def test_unbounded_requests_are_refused_before_using_memory_or_processes(tmp_pat
     assert workers.exit_code == 2 and "--workers" in workers.output
     assert_one_line_error(run("data", "inspect", str(tmp_path / "x-{0..99999999}.tar")),
                           "expands to more than 1,000,000 shard names")
+
+
+def test_a_grid_without_an_image_extension_is_one_line_before_reading(tmp_path):
+    assert_one_line_error(run("data", "inspect", str(tmp_path / "nothing-here"), "--grid", str(tmp_path / "g.xyz")),
+                          "give a file name with an image extension")

@@ -70,6 +70,8 @@ def _checksum_mismatches(directory: Path, listed: list[dict[str, Any]]) -> list[
 
 def inspect(spec: str, grid_path: str | None = None) -> dict[str, Any]:
     """Decode everything under ``spec``; returns ``{"info": dataset.json or None, "splits": {name: report}}``."""
+    if grid_path is not None and Path(grid_path).suffix.lower() not in Image.registered_extensions():
+        raise GvaeError(f"--grid {grid_path}: give a file name with an image extension, e.g. grid.png")
     info = read_dataset_info(spec)
     if Path(spec).is_dir() and info is not None:
         groups = {split: resolve_shards(spec, split) for split, entry in info["splits"].items() if entry["shards"]}

@@ -37,7 +37,7 @@ from typing import Any
 
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
 from gvae.errors import GvaeError
-from gvae.fileio import write_json_atomic, write_text_atomic
+from gvae.fileio import read_json, write_json_atomic, write_text_atomic
 from gvae.train.checkpoint import sha256_of
 
 STATE_DIR = ".generate"
@@ -177,9 +177,9 @@ class OutputDir:
             raise GvaeError(f"--out {self.out} is a file; give a directory")
         found = None
         if (self.state / "identity.json").is_file():
-            found = json.loads((self.state / "identity.json").read_text())
+            found = read_json(self.state / "identity.json", "generation state")
         elif (self.out / MANIFEST).is_file():
-            manifest = json.loads((self.out / MANIFEST).read_text())
+            manifest = read_json(self.out / MANIFEST, "manifest")
             found = {k: manifest.get(k) for k in IDENTITY_KEYS}
             for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections
                 if isinstance(mine, dict) and isinstance(found[key], dict):
@@ -209,7 +209,7 @@ class OutputDir:
         the shards its manifest lists."""
         listed = None
         if (self.out / MANIFEST).is_file() and not (self.state / "identity.json").is_file():
-            listed = {entry["name"] for entry in json.loads((self.out / MANIFEST).read_text())["shards"]}
+            listed = {entry["name"] for entry in read_json(self.out / MANIFEST, "manifest")["shards"]}
         ours = _matcher(self.fmt)
         for path in self.out.iterdir():
             name = path.name
@@ -228,7 +228,7 @@ class OutputDir:
         self.out.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(exist_ok=True)
         if (self.out / MANIFEST).is_file():
-            for entry in json.loads((self.out / MANIFEST).read_text())["shards"]:
+            for entry in read_json(self.out / MANIFEST, "manifest")["shards"]:
                 record = {k: v for k, v in entry.items() if k != "sha256"}
                 record["bytes"] = size_of(self.out / entry["name"])
                 write_json_atomic(self.state / f"{entry['name']}.json", record)
@@ -250,7 +250,7 @@ class OutputDir:
         record_path, path = self.state / f"{name}.json", self.out / name
         if not (record_path.is_file() and path.exists()):
             return False
-        record = json.loads(record_path.read_text())
+        record = read_json(record_path, "shard record")
         return record["count"] == count and record["bytes"] == size_of(path)
 
     def open_shard(self, j: int) -> AtomicShardWriter | PngShardWriter | ImageFolderShardWriter:
@@ -268,7 +268,7 @@ class OutputDir:
         shards = []
         for j in range(num_shards):
             name = shard_name(self.fmt, j)
-            record = json.loads((self.state / f"{name}.json").read_text())
+            record = read_json(self.state / f"{name}.json", "shard record")
             del record["bytes"], record["name"]
             shards.append({"name": name, "count": record.pop("count"), "sha256": sha256_of_shard(self.out / name),
                            **record})

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from gvae.errors import GvaeError
-from gvae.fileio import write_text_atomic
+from gvae.fileio import read_json, write_text_atomic
 from gvae.report import figures, views
 from gvae.report.page import Section, figure, note, preformatted, render, table
 
@@ -58,7 +58,7 @@ def find_manifest(run_dir: Path) -> Path | None:
 
 # ---------------------------------------------------------------- sections from files
 def _run_section(run_dir: Path, records: list[dict], checkpoint: str | None) -> Section:
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    info = read_json(run_dir / "run.json", "run description") if (run_dir / "run.json").is_file() else {}
     rows: list[list[object]] = [["run directory", str(run_dir.resolve())], ["checkpoint", checkpoint or "none yet"]]
     if records:
         rows.append(["last logged step", records[-1].get("step")])
@@ -73,7 +73,7 @@ def _run_section(run_dir: Path, records: list[dict], checkpoint: str | None) -> 
 
 def _recipe_section(run_dir: Path) -> Section:
     return Section("Recipe", note("The resolved recipe (config.yaml), every default filled in:")
-                   + preformatted((run_dir / "config.yaml").read_text()))
+                   + preformatted((run_dir / "config.yaml").read_text(errors="replace")))
 
 
 def _curves_section(records: list[dict]) -> Section:
@@ -113,7 +113,7 @@ def _results_section(path: Path | None) -> Section:
     if path is None:
         return Section("Evaluation", note(f"No {RESULTS}: run `gvae eval RUN --data DATA --out RUN/{RESULTS}`, "
                                           "or pass --results."))
-    results = json.loads(path.read_text())
+    results = read_json(path, "results.json")
     rows = [[name, entry.get("value"), entry.get("std"), entry.get("n"), entry.get("unit", ""),
              entry.get("better", "")] for name, entry in results.get("metrics", {}).items()]
     body = note(f"{path}: checkpoint {results.get('checkpoint')}, held-out data {results.get('data')}")
@@ -131,7 +131,7 @@ def _generated_section(path: Path | None, preview: int) -> Section:
     if path is None:
         return Section("Generated set", note("No generated set found: `gvae generate RUN --num N --out RUN/generated` "
                                              "puts one where the report finds it, or pass --manifest."))
-    manifest = json.loads(path.read_text())
+    manifest = read_json(path, "generated set manifest")
     filters = manifest.get("filters") or {}
     keys = ("checkpoint", "checkpoint_sha256", "count", "format", "seed", "temperature", "ema", "from_data")
     rows = [[key, manifest[key]] for key in keys if key in manifest]
@@ -234,9 +234,12 @@ def build_report(run_dir: str | Path, results: str | Path | None = None, manifes
 
 def run_name(run_dir: Path) -> str:
     """The run's name for the title: the recipe's ``name`` when config.yaml has one, else the folder name."""
-    import yaml
+    from gvae.config import read_yaml_mapping
 
-    name = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("name")
+    try:
+        name = read_yaml_mapping(run_dir / "config.yaml", "config").get("name")
+    except GvaeError:  # a damaged config.yaml: its section and the model's say so; the title needs no recipe
+        name = None
     return str(name) if name and name != "unnamed" else run_dir.resolve().name
 
 
