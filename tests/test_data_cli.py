@@ -129,3 +129,19 @@ def test_unbounded_requests_are_refused_before_using_memory_or_processes(tmp_pat
 def test_a_grid_without_an_image_extension_is_one_line_before_reading(tmp_path):
     assert_one_line_error(run("data", "inspect", str(tmp_path / "nothing-here"), "--grid", str(tmp_path / "g.xyz")),
                           "give a file name with an image extension")
+
+
+def test_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from gvae.data import writer
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "o" / "train-000000.tar"))
+
+    monkeypatch.setattr(writer.AtomicShardWriter, "close", full)
+    result = run("data", "pack", "-", "--kind", "phantom", "--num", "4", "--resolution", "32", "--out",
+                 str(tmp_path / "o"))
+    last = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 1 and last.startswith("Error: ") and "No space left on device" in last

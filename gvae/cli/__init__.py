@@ -22,6 +22,11 @@ class _Group(click.Group):
             if ctx.meta.get("gvae.debug"):
                 raise
             raise click.ClickException(str(err)) from None
+        except OSError as err:  # a full disk, a read-only or vanished directory: the system's own words suffice
+            if ctx.meta.get("gvae.debug") or err.strerror is None:
+                raise
+            where = f"{err.filename}: " if err.filename else ""
+            raise click.ClickException(f"{where}{err.strerror}") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
