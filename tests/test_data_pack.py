@@ -168,3 +168,12 @@ def test_an_image_over_the_pixel_limit_is_skipped_and_listed(tmp_path, monkeypat
     info = pack(PackConfig(src=str(src), kind="imagefolder", out=str(tmp_path / "out"), resolution=16,
                            val_fraction=0.0))
     assert [s["source"] for s in info["skipped"]] == ["huge.png"] and "megapixel limit" in info["skipped"][0]["reason"]
+
+
+def test_a_link_to_a_folder_is_listed_under_skipped_not_followed(tmp_path):
+    src = _folder(tmp_path, 99, 0)
+    (src / "loop").symlink_to(src, target_is_directory=True)  # a link back up: followed, it never ends
+    info = pack(PackConfig(src=str(src), kind="imagefolder", out=str(tmp_path / "out"), resolution=16,
+                           val_fraction=0.0, max_bad_fraction=0.05))
+    assert info["splits"]["train"]["count"] == 99
+    assert info["skipped"] == [{"source": "loop", "reason": "a link to a folder: not followed"}]

@@ -323,6 +323,7 @@ def _pack_into(config: PackConfig, opts: PackOptions, scan: Scan, splits: dict[s
         log.warning("continuing an interrupted pack in %s", target)
     else:
         _clean(target)
+        state.data["skipped"] = list(scan.skipped)  # folders the scan could not read
     total_items = sum(len(items) for items in splits.values())
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = context.Pool(config.workers) if config.workers > 1 else None

@@ -63,6 +63,7 @@ class Scan:
     label_names: list[str] | None
     load: Callable[[Item, PackOptions], list[Loaded]]
     images_per_item: int | None = 1  # None where an item can hold many images (volumes)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"} the scan could not read
 
 
 @dataclass(frozen=True)

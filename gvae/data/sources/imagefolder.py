@@ -7,6 +7,7 @@ in SRC have no class and are refused with ``--labels-from-dirs`` (a silent -1 wo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -20,18 +21,32 @@ MAX_PIXELS = 64 * 10**6  # width x height; photos and scans above it are skipped
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def list_images(root: Path) -> list[Path]:
-    """Image files under ``root`` by extension, sorted, skipping hidden names at any level."""
-    return sorted(p for p in root.rglob("*")
-                  if p.suffix.lower() in EXTENSIONS and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+def list_images(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """Image files under ``root`` by extension, sorted, skipping hidden names at any level; and the folders that
+    could not be listed, as ``{"source", "reason"}``. Links to folders are not followed (a link back up the tree
+    would loop forever); they are listed with the unreadable folders, so that nothing is dropped silently."""
+    files, skipped = [], []
+
+    def unreadable(err: OSError) -> None:
+        skipped.append({"source": str(Path(err.filename).relative_to(root)), "reason": err.strerror or str(err)})
+
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
+        here = Path(folder)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in subfolders:
+            if (here / name).is_symlink():
+                skipped.append({"source": str((here / name).relative_to(root)),
+                                "reason": "a link to a folder: not followed"})
+        files += [here / name for name in names
+                  if not name.startswith(".") and Path(name).suffix.lower() in EXTENSIONS and (here / name).is_file()]
+    return sorted(files), sorted(skipped, key=lambda entry: entry["source"])
 
 
 def scan(src: str, opts: PackOptions) -> Scan:
     root = Path(src)
     if not root.is_dir():
         raise GvaeError(f"{src}: not a directory; --kind imagefolder expects a folder of images")
-    files = list_images(root)
+    files, skipped = list_images(root)
     names = None
     labels: list[int | None] = [None] * len(files)
     if opts.labels_from_dirs:
@@ -45,7 +60,7 @@ def scan(src: str, opts: PackOptions) -> Scan:
         labels = [index[parts[0]] for parts in top]
     items = [Item(source=str(f.relative_to(root)), ref=str(f), label=label)
              for f, label in zip(files, labels, strict=True)]
-    return Scan(items=items, label_names=names, load=load)
+    return Scan(items=items, label_names=names, load=load, skipped=skipped)
 
 
 def load(item: Item, opts: PackOptions) -> list[Loaded]:
