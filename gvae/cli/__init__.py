@@ -51,9 +51,9 @@ def not_implemented(what: str):
 
 
 def _register() -> None:
-    from gvae.cli import data, demo, evaluate, generate, recipe, train
+    from gvae.cli import data, demo, evaluate, generate, hub, recipe, train
 
-    for module in (data, recipe, train, generate, evaluate, demo):
+    for module in (data, recipe, train, generate, evaluate, hub, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 
