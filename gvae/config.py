@@ -145,7 +145,11 @@ class LogConfig:
     every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids
     num_samples: int = 32  # prior samples (and as many reconstructions) per grid
-    tensorboard: bool = True
+    tensorboard: bool = True  # TensorBoard events in RUN/tensorboard (the same as naming it in trackers)
+    # experiment trackers through accelerate, each needing its pip package: tensorboard, wandb, mlflow,
+    # comet_ml, aim, clearml, dvclive, swanlab, trackio; metrics.jsonl is written whatever this says
+    trackers: list[Literal["tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab",
+                           "trackio"]] = field(default_factory=list)
     # on logging steps: D accuracies, per-term gradient norms (extra backward passes), posterior health
     diagnostics: bool = True
 
@@ -204,7 +208,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin in (list, tuple):
         (item,) = typing.get_args(hint)[:1]
         if not isinstance(value, (list, tuple)):
-            raise GvaeError(f"{key}: got {value!r}; expected a list of {item.__name__}")
+            raise GvaeError(f"{key}: got {value!r}; expected a list of {getattr(item, '__name__', 'values')}")
         return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]

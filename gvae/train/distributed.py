@@ -100,8 +100,11 @@ def _deepspeed_config(recipe: Recipe, stage: int) -> dict:
     return config
 
 
-def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
-    """Create the accelerators for this process; must run before any model is moved or prepared."""
+def build_accelerators(recipe: Recipe, two_players: bool, log_with: list | None = None) -> Accelerators:
+    """Create the accelerators for this process; must run before any model is moved or prepared.
+
+    ``log_with`` (experiment trackers, see :mod:`gvae.train.trackers`) goes to the main player's accelerator.
+    """
     cpu = not torch.cuda.is_available()
     precision = recipe.train.mixed_precision
     # accelerate keeps one AcceleratorState per process; a second run in the same process (the demo, a
@@ -118,7 +121,7 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
         os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
         plugins = {name: DeepSpeedPlugin(hf_ds_config=_deepspeed_config(recipe, stage))
                    for name in (("g", "d") if two_players else ("g",))}
-        g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision,
+        g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision, log_with=log_with,
                         gradient_accumulation_steps=recipe.train.grad_accum)
         d = (Accelerator(mixed_precision=precision, gradient_accumulation_steps=recipe.train.grad_accum)
              if two_players else None)
@@ -128,11 +131,11 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
     # generator step runs it once more before the discriminator's backward (GOTCHAS).
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
 
-    def make():
-        return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp],
+    def make(trackers=None):
+        return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp], log_with=trackers,
                            gradient_accumulation_steps=recipe.train.grad_accum)
 
-    g = make()
+    g = make(log_with)
     return Accelerators(g=g, d=make() if two_players else None, deepspeed_stage=None)
 
 

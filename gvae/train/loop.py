@@ -43,6 +43,7 @@ from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_ato
 from gvae.models import build_model
 from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
 from gvae.train import checkpoint as ckpt
+from gvae.train import trackers
 from gvae.train.diagnostics import generator_diagnostics
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
@@ -87,7 +88,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         kind_has_disc = recipe.model.kind in ("gvae", "vaegan")
-        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc)
+        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc,
+                                                     log_with=trackers.log_with(recipe, self.run_dir))
         acc = self.accs.main
         self.device = acc.device
         self.rank, self.world = acc.process_index, acc.num_processes
@@ -118,8 +120,7 @@ class Trainer:
             self._load_states(self.checkpoint)
         self._describe_run()
         self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
-        self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard,
-                               recipe.train.batch_size * recipe.train.grad_accum * self.world)
+        self.monitor = Monitor(self.run_dir, acc, recipe, recipe.train.batch_size * recipe.train.grad_accum * self.world)
         self._fixed = None
         self._calibrated_at = -1
         self.diagnostics: dict[str, float] = {}  # of the last step, when it was a logging step
