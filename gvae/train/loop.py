@@ -48,6 +48,7 @@ from gvae.train.diagnostics import generator_diagnostics
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
 from gvae.train.monitor import Monitor
+from gvae.train.preemption import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -372,6 +373,7 @@ class Trainer:
         window_steps = 0
         self.monitor.images_per_second(self.step)
         last: dict[str, float] = {}
+        stop = StopSignals()  # SIGTERM, SIGUSR1: checkpoint after this step and return
         try:
             while self.step < r.train.max_steps:
                 terms = self.train_step()
@@ -389,13 +391,17 @@ class Trainer:
                     self.save_samples()
                 if self.step % r.train.checkpoint_every == 0 and self.bad_steps == 0:  # not mid-streak
                     self.save_checkpoint()
+                if stop.agreed(acc):
+                    break
             if self.checkpoint is None or self.checkpoint.name != ckpt.step_dir_name(self.step):
                 self.save_checkpoint()
-            self.save_samples()
+            if stop.received is None:
+                self.save_samples()
         finally:
+            stop.restore()
             bar.close()
             self.monitor.close()
-        return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last}
+        return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last, "stopped_by": stop.received}
 
 
 def _detached(out):
