@@ -6,12 +6,11 @@ A :class:`gvae.errors.GvaeError` raised anywhere below becomes a one-line ``Erro
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from gvae import __version__
 from gvae.errors import GvaeError
+from gvae.logs import configure_logging
 
 
 class _Group(click.Group):
@@ -26,7 +25,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output (-v info, -vv debug); under accelerate launch from the main process only.")
 @click.version_option(__version__, prog_name="gvae")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
@@ -41,8 +41,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     Or see it all at once, on built-in phantoms: gvae demo
     """
     ctx.meta["gvae.debug"] = debug
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
 
 
 def not_implemented(what: str):
