@@ -41,8 +41,11 @@ def run_directory_of(checkpoint: Path) -> Path | None:
 
 
 def _class_names(recipe) -> list[str] | None:
+    """The model's own class names (a conditional model carries them), else the training data's label names."""
     from gvae.data import read_dataset_info
 
+    if getattr(recipe.model, "class_names", None):
+        return list(recipe.model.class_names)
     try:
         info = read_dataset_info(recipe.data.train) if recipe.data.train else None
     except (GvaeError, OSError, ValueError):

@@ -107,8 +107,20 @@ def _accelerate_launch_exports_the_deepspeed_settings():
 
     source = inspect.getsource(launch)
     for variable in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_DEEPSPEED_ZERO_STAGE",
-                     "ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE"):
+                     "ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE",
+                     "ACCELERATE_DEEPSPEED_CONFIG_FILE"):
         assert variable in source, variable
+
+
+def _accelerate_tensorboard_tracker_takes_a_directory_and_logs_images():
+    from accelerate.tracking import TensorBoardTracker
+
+    # gvae.train.trackers: TensorBoard in RUN/tensorboard, sample grids through log_images(dataformats=...)
+    assert list(inspect.signature(TensorBoardTracker.__init__).parameters)[:3] == ["self", "run_name", "logging_dir"]
+    assert "kwargs" in inspect.signature(TensorBoardTracker.log_images).parameters
+    from accelerate import Accelerator
+
+    assert "self.trackers.append" in inspect.getsource(Accelerator.init_trackers)  # a list; finish() clears it
 
 
 def _deepspeed_torch_checkpoint_engine_loads_by_path():
@@ -153,6 +165,8 @@ INTERNALS = {
     "accelerate: AcceleratorState._reset_state": _accelerate_resets_its_state,
     "accelerate: ACCELERATE_CONFIG_DS_FIELDS": _accelerate_reads_ds_fields_from_the_environment,
     "accelerate: launch's ACCELERATE_DEEPSPEED_* variables": _accelerate_launch_exports_the_deepspeed_settings,
+    "accelerate: TensorBoardTracker(run_name, logging_dir).log_images(**kwargs), Accelerator.trackers":
+        _accelerate_tensorboard_tracker_takes_a_directory_and_logs_images,
     "deepspeed: TorchCheckpointEngine(config_params).load(path, map_location)":
         _deepspeed_torch_checkpoint_engine_loads_by_path,
     "deepspeed: DeepSpeedEngine.checkpoint_engine and ._config": _deepspeed_engine_keeps_its_checkpoint_engine_and_config,

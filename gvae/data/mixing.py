@@ -53,7 +53,8 @@ class SyntheticSet(Dataset):
 
 class ModelSamples(Dataset):
     """Prior samples of a model: item j is sample j of ``gvae generate --seed seed --temperature temperature``
-    (8-bit, as written there), an endless supply (``len`` is None for a sampler, so it is not Sized).
+    (8-bit, as written there), an endless supply (it has no ``len``). Its label is the one the sample was drawn
+    with, if any, else ``label``.
 
     ``model`` is a loaded model or anything :func:`gvae.load` takes. Samples are made in gvae's fixed groups of
     64 indices; the newest ``cache_groups`` groups stay in memory (each ~64 x C x H x W bytes).
@@ -67,13 +68,14 @@ class ModelSamples(Dataset):
         model = gvae.load(model) if isinstance(model, str) else model
         self.producer = Producer(model, PriorLatents(model.latent_dim, seed, temperature))
         self.label, self.cache_groups = label, cache_groups
-        self._groups: OrderedDict[int, list[np.ndarray]] = OrderedDict()
+        self._groups: OrderedDict[int, list[tuple[np.ndarray, int]]] = OrderedDict()
 
-    def _group(self, g: int) -> list[np.ndarray]:
+    def _group(self, g: int) -> list[tuple[np.ndarray, int]]:
         from gvae.generation import BLOCK
 
         if g not in self._groups:
-            self._groups[g] = [s.pixels for s in self.producer.samples(g * BLOCK, (g + 1) * BLOCK)]
+            samples = self.producer.samples(g * BLOCK, (g + 1) * BLOCK)
+            self._groups[g] = [(s.pixels, self.label if s.label is None else s.label) for s in samples]
             while len(self._groups) > self.cache_groups:
                 self._groups.popitem(last=False)
         self._groups.move_to_end(g)
@@ -82,8 +84,8 @@ class ModelSamples(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         from gvae.generation import BLOCK
 
-        pixels = self._group(index // BLOCK)[index % BLOCK]  # uint8 [H, W, C]
-        return torch.from_numpy(unit_chw(pixels)), self.label
+        pixels, label = self._group(index // BLOCK)[index % BLOCK]  # uint8 [H, W, C]
+        return torch.from_numpy(unit_chw(pixels)), label
 
 
 class _ImagesInMemory(Dataset):
