@@ -14,6 +14,8 @@ import pytest
 
 from gvae.errors import GvaeError
 from gvae.train.distributed import _zero_optimization
+from tests.launching import accelerate_launch
+from tests.train_helpers import phantom_data, tiny_recipe_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,6 +58,23 @@ def test_a_deepspeed_config_file_that_sets_what_the_recipe_sets_is_refused(launc
     launch_env.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(path))
     with pytest.raises(GvaeError, match=r"sets bf16, train_batch_size; gvae takes only its zero_optimization"):
         _zero_optimization()
+
+
+@pytest.mark.slow
+def test_zero3_with_parameter_offload_trains_on_two_processes_and_records_it(tmp_path):
+    pytest.importorskip("deepspeed")
+    config = tmp_path / "zero3-offload.yaml"
+    config.write_text((REPO / "launch/cpu-zero3.yaml").read_text().replace("offload_param_device: none",
+                                                                         "offload_param_device: cpu"))
+    recipe = tiny_recipe_file(tmp_path, phantom_data(tmp_path / "data"))
+    result = subprocess.run([*accelerate_launch(config), "-m", "gvae", "train", str(recipe), "train.max_steps=2",
+                             "--out", str(tmp_path / "run"), "--no-progress"],
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["world_size"] == 2 and info["deepspeed_zero_stage"] == 3
+    assert info["deepspeed_zero_optimization"] == {"stage": 3, "offload_param": {"device": "cpu"}}
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002").is_dir()
 
 
 # ------------------------------------------------------------------ SLURM

@@ -35,6 +35,7 @@ class Accelerators:
     g: Accelerator
     d: Accelerator | None
     deepspeed_stage: int | None
+    zero_optimization: dict | None = None  # the DeepSpeed section both engines got: stage, offloads, ...
 
     @property
     def main(self) -> Accelerator:
@@ -65,6 +66,7 @@ class Accelerators:
             "world_size": acc.num_processes,
             "distributed_type": str(acc.distributed_type.value),
             "deepspeed_zero_stage": self.deepspeed_stage,
+            "deepspeed_zero_optimization": self.zero_optimization,
             "mixed_precision": acc.mixed_precision,
             "batch_size_per_process": recipe.train.batch_size,
             "grad_accum": recipe.train.grad_accum,
@@ -164,7 +166,7 @@ def build_accelerators(recipe: Recipe, two_players: bool, log_with: list | None 
                         gradient_accumulation_steps=recipe.train.grad_accum)
         d = (Accelerator(mixed_precision=precision, gradient_accumulation_steps=recipe.train.grad_accum)
              if two_players else None)
-        return Accelerators(g=g, d=d, deepspeed_stage=int(zero["stage"]))
+        return Accelerators(g=g, d=d, deepspeed_stage=int(zero["stage"]), zero_optimization=zero)
 
     # broadcast_buffers=False: a BatchNorm discriminator under DDP otherwise fails on PyTorch >= 2.6 when the
     # generator step runs it once more before the discriminator's backward (GOTCHAS).
