@@ -3,6 +3,7 @@
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from gvae.cli import cli
 from gvae.config import LogConfig
 from gvae.errors import GvaeError
 from gvae.train.loop import train
-from gvae.train.trackers import flat_config, tracker_names
+from gvae.train.trackers import flat_config, log_grid, tracker_names
 from tests.train_helpers import phantom_data, tiny_recipe, tiny_recipe_file
 
 
@@ -65,3 +66,26 @@ def test_a_tracker_that_is_not_installed_is_one_error_naming_its_pip_package(tmp
 def test_an_unknown_tracker_is_refused_when_the_recipe_loads(tmp_path, data):
     with pytest.raises(GvaeError, match=r"log.trackers\[1\]: got 'wandbb'; choose one of tensorboard, wandb"):
         tiny_recipe(tmp_path, data, overrides=["log.trackers=[tensorboard, wandbb]"])
+
+
+class _Tracker:
+    def __init__(self, name):
+        self.name, self.calls = name, []
+
+    def log_images(self, values, step=None, **kwargs):
+        self.calls.append((values, step, kwargs))
+
+
+class _ScalarsOnly:
+    name = "scalars-only"
+
+
+def test_a_grey_sample_grid_reaches_every_tracker_that_takes_images_as_one_rgb_image():
+    wandb, tensorboard = _Tracker("wandb"), _Tracker("tensorboard")
+    accelerator = type("Acc", (), {"trackers": [wandb, _ScalarsOnly(), tensorboard]})()
+    grid = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
+    log_grid(accelerator, grid, step=7)
+    (values, step, kwargs), = wandb.calls
+    assert step == 7 and kwargs == {} and values["samples"].shape == (1, 3, 4, 3)
+    assert (values["samples"][0, :, :, 2] == grid[:, :, 0]).all()
+    assert tensorboard.calls[0][2] == {"dataformats": "NHWC"}
