@@ -20,8 +20,9 @@ def _front_matter(recipe) -> str:
 def _usage(repo_id: str) -> str:
     return f"""## Use
 
+With gvae installed:
+
 ```bash
-pip install gvae
 gvae generate hf://{repo_id} --num 10000 --out aug/samples      # WebDataset shards + manifest.json
 gvae eval hf://{repo_id} --data YOUR_HELD_OUT_DATA --out results.json
 ```
@@ -106,9 +107,9 @@ def model_card(model, metadata: dict[str, Any], results: dict[str, Any] | None, 
                has_samples: bool) -> str:
     """The README.md of an exported model (Hugging Face model card: YAML front matter, then Markdown)."""
     r = model.recipe
-    intro = (f"# {r.name}\n\nA {r.model.kind} generative model of {r.data.resolution} px images trained with "
-             "[gvae](https://pypi.org/project/gvae/): an encoder q(z|x) and a generator p(x|z) trained against "
-             "a discriminator, used to generate synthetic training images.")
+    opponent = " trained against a discriminator" if r.model.kind in ("gvae", "vaegan") else ""
+    intro = (f"# {r.name}\n\nA {r.model.kind} generative model of {r.data.resolution} px images trained with gvae: "
+             f"an encoder q(z|x) and a generator p(x|z){opponent}, used to generate synthetic training images.")
     parts = [_front_matter(r), intro]
     if has_samples:
         parts.append("![Samples](samples.png)\n\n*Prior samples, then held-out images over their reconstructions "

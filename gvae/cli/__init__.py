@@ -38,6 +38,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
       gvae train recipes/phantom-64-gvae.yaml data.train=data/phantom --out runs/phantom
       gvae generate runs/phantom --num 10000 --out aug/phantom
       gvae eval runs/phantom --data data/phantom --out results.json
+      gvae push runs/phantom alice/phantom-gvae      (then hf://alice/phantom-gvae works wherever a run does)
     Or see it all at once, on built-in phantoms: gvae demo
     """
     ctx.meta["gvae.debug"] = debug

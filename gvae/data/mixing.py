@@ -57,7 +57,8 @@ class ModelSamples(Dataset):
     with, if any, else ``label``.
 
     ``model`` is a loaded model or anything :func:`gvae.load` takes. Samples are made in gvae's fixed groups of
-    64 indices; the newest ``cache_groups`` groups stay in memory (each ~64 x C x H x W bytes).
+    64 indices; the newest ``cache_groups`` groups stay in memory (each ~64 x C x H x W bytes). DataLoader
+    workers are forked, and CUDA does not survive a fork: with a model on a GPU, read with ``num_workers=0``.
     """
 
     def __init__(self, model: Any, seed: int = 0, temperature: float = 1.0, label: int = -1, cache_groups: int = 64):
