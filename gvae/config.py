@@ -374,5 +374,12 @@ def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recip
 
 
 def recipe_from_yaml_text(text: str) -> Recipe:
-    """Rebuild a recipe from the ``config.yaml`` a run wrote (the resolved recipe)."""
-    return recipe_from_dict(yaml.safe_load(text) or {})
+    """Rebuild a recipe from the ``config.yaml`` a run wrote (the resolved recipe).
+
+    A resolved recipe names every section, so a missing one means the file was cut short (a cut can leave
+    valid YAML, which would otherwise rebuild another model from defaults)."""
+    values = yaml.safe_load(text) or {}
+    missing = [section for section in SECTIONS if not isinstance(values, dict) or section not in values]
+    if missing:
+        raise GvaeError(f"config.yaml has no {missing[0]} section: it is cut short or not a resolved recipe")
+    return recipe_from_dict(values)

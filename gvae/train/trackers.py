@@ -40,14 +40,16 @@ def check_installed(names: list[str]) -> None:
                             "from log.trackers")
 
 
-def log_with(recipe: Recipe, run_dir: Path) -> list[Any]:
+def log_with(recipe: Recipe, run_dir: Path) -> list[Any] | None:
     """What ``Accelerator(log_with=...)`` gets: TensorBoard as an instance writing to ``run_dir/tensorboard``
-    (accelerate would put it under the project's name), the others by name."""
+    (accelerate would put it under the project's name), the others by name; None for no tracker (accelerate
+    warns about an empty list)."""
     from accelerate.tracking import TensorBoardTracker
 
     names = tracker_names(recipe.log)
     check_installed(names)
-    return [TensorBoardTracker("tensorboard", str(run_dir)) if name == "tensorboard" else name for name in names]
+    return [TensorBoardTracker("tensorboard", str(run_dir)) if name == "tensorboard" else name
+            for name in names] or None
 
 
 def flat_config(recipe: Recipe) -> dict[str, bool | int | float | str]:
