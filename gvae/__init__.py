@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 
 
 def load(run_or_checkpoint, ema: bool = True, device="cpu"):
-    """Load a trained model (eval mode) from a run directory or a checkpoint directory.
+    """Load a trained model (eval mode) from a run directory, a checkpoint directory, an exported folder, or the
+    Hugging Face Hub as ``"hf://OWNER/NAME"`` (``@REVISION`` optional; downloaded once into huggingface_hub's cache).
 
     A run directory resolves to its newest complete checkpoint. ``ema=True`` loads the exponential moving
     average of the weights, which is what samples, generation and evaluation use.

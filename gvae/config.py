@@ -155,7 +155,11 @@ class LogConfig:
     every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids
     num_samples: int = 32  # prior samples (and as many reconstructions) per grid
-    tensorboard: bool = True
+    tensorboard: bool = True  # TensorBoard events in RUN/tensorboard (the same as naming it in trackers)
+    # experiment trackers through accelerate, each needing its pip package: tensorboard, wandb, mlflow,
+    # comet_ml, aim, clearml, dvclive, swanlab, trackio; metrics.jsonl is written whatever this says
+    trackers: list[Literal["tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab",
+                           "trackio"]] = field(default_factory=list)
     # on logging steps: D accuracies, per-term gradient norms (extra backward passes), posterior health
     diagnostics: bool = True
 
@@ -428,6 +432,17 @@ def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recip
     return recipe_from_dict(apply_overrides(values, overrides))
 
 
+# the sections every run's config.yaml has held; later ones (augment) may be absent from older runs
+RUN_SECTIONS = ("data", "model", "loss", "optim", "train", "log")
+
+
 def recipe_from_yaml_text(text: str) -> Recipe:
-    """Rebuild a recipe from the ``config.yaml`` a run wrote (the resolved recipe)."""
-    return recipe_from_dict(yaml.safe_load(text) or {})
+    """Rebuild a recipe from the ``config.yaml`` a run wrote (the resolved recipe).
+
+    A resolved recipe names every section, so a missing one means the file was cut short (a cut can leave
+    valid YAML, which would otherwise rebuild another model from defaults)."""
+    values = yaml.safe_load(text) or {}
+    missing = [section for section in RUN_SECTIONS if not isinstance(values, dict) or section not in values]
+    if missing:
+        raise GvaeError(f"config.yaml has no {missing[0]} section: it is cut short or not a resolved recipe")
+    return recipe_from_dict(values)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gvae.errors import GvaeError
+from gvae.logs import is_main_process
 
 TEMP_SUFFIX = ".partial"
 
@@ -135,7 +136,7 @@ class DirectoryLock:
 def lock_for_main_process(directory: str | os.PathLike, what: str) -> contextlib.AbstractContextManager:
     """A :class:`DirectoryLock` in the main process of a launched job (RANK 0, as set by accelerate launch and
     torchrun, or no RANK at all), nothing in the others: one lock per job, taken before any rank writes."""
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not is_main_process():
         return contextlib.nullcontext()
     return DirectoryLock(directory, what)
 

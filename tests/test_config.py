@@ -112,3 +112,11 @@ def test_cli_bad_override_is_one_line_error_exit_1(base):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert lines == ["Error: model.latnt_dim: unknown key; did you mean model.latent_dim?"]
+
+
+def test_a_run_config_cut_short_is_refused_not_filled_with_defaults(base):
+    from gvae.config import recipe_from_yaml_text
+
+    text = load_recipe(base).to_yaml()
+    with pytest.raises(GvaeError, match="config.yaml has no log section: it is cut short"):
+        recipe_from_yaml_text(text[:text.index("\nlog:")])

@@ -6,12 +6,11 @@ A :class:`gvae.errors.GvaeError` raised anywhere below becomes a one-line ``Erro
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from gvae import __version__
 from gvae.errors import GvaeError
+from gvae.logs import configure_logging
 
 
 class _Group(click.Group):
@@ -31,7 +30,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output (-v info, -vv debug); under accelerate launch from the main process only.")
 @click.version_option(__version__, prog_name="gvae")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
@@ -43,11 +43,11 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
       gvae train recipes/phantom-64-gvae.yaml data.train=data/phantom --out runs/phantom
       gvae generate runs/phantom --num 10000 --out aug/phantom
       gvae eval runs/phantom --data data/phantom --out results.json
+      gvae push runs/phantom alice/phantom-gvae      (then hf://alice/phantom-gvae works wherever a run does)
     Or see it all at once, on built-in phantoms: gvae demo
     """
     ctx.meta["gvae.debug"] = debug
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
 
 
 def not_implemented(what: str):
@@ -56,9 +56,9 @@ def not_implemented(what: str):
 
 
 def _register() -> None:
-    from gvae.cli import colorize, data, demo, evaluate, generate, recipe, sweep, train
+    from gvae.cli import colorize, data, demo, evaluate, generate, hub, recipe, sweep, train
 
-    for module in (data, recipe, train, generate, evaluate, sweep, colorize, demo):
+    for module in (data, recipe, train, generate, evaluate, hub, sweep, colorize, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -101,6 +101,8 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
         out: str) -> None:
     """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
 
+    RUN_OR_CHECKPOINT is a run directory, a checkpoint or exported folder, or hf://OWNER/NAME[@REVISION].
+
     \b
     Metrics (results.json names in brackets):
       mmd            unbiased pixel-space MMD^2 of samples vs held-out images [mmd2]

@@ -54,6 +54,8 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
     shards and completes the set, and a larger --num later extends it. manifest.json, written last, records
     the checkpoint and its sha256, the recipe, the settings, the filters' rejection counts and a sha256 per
     shard. An --out holding another set (other checkpoint, seed, temperature, mode or filters) is refused.
+    RUN_OR_CHECKPOINT is a run directory, a checkpoint or exported folder, or a model on the Hugging Face
+    Hub as hf://OWNER/NAME[@REVISION] (see gvae push).
 
     A class-conditional model (model.conditional) labels every sample: its class is drawn from (seed, i) alone,
     goes in `cls` and, by name, in the sample's json; manifest.json counts the samples per class.
@@ -62,6 +64,7 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
     Examples:
       gvae generate runs/phantom --num 10000 --out aug/phantom
       gvae generate runs/phantom --num 500 --format png --out aug/phantom-png
+      gvae generate hf://alice/phantom-gvae --num 1000 --out aug/phantom-hub
       gvae generate runs/fmnist --from-data data/fmnist --variations 4 --out aug/fmnist-x4
       gvae generate runs/fmnist-cond --num 1000 --class Sneaker --class 9 --class-balance uniform \\
           --format imagefolder --out aug/shoes

@@ -22,10 +22,12 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
     The run directory gets config.yaml (the resolved recipe), run.json (world size, distributed type,
     precision, batch sizes, versions), metrics.jsonl, TensorBoard events, samples/step-XXXXXXXX.png and
     checkpoints/step-XXXXXXXX/ (safetensors weights, EMA, optimizer, scaler, RNG and data-loader state).
-    Rerunning the same command resumes exactly where it stopped. With model.conditional=true the model is
-    class-conditional on the labels of the training data, whose class names (from its dataset.json) are
-    stored in config.yaml. On small data, augment.* keys transform every image the discriminator sees
-    (augment.policy=[translation,cutout]; augment.target=0.6 adapts their probability, ADA style).
+    Rerunning the same command resumes exactly where it stopped. On SIGTERM or SIGUSR1 (a preempted or
+    time-limited SLURM job) the run finishes its step, writes a checkpoint and exits with status 0. With
+    model.conditional=true the model is class-conditional on the labels of the training data, whose class
+    names (from its dataset.json) are stored in config.yaml. On small data, augment.* keys transform every
+    image the discriminator sees (augment.policy=[translation,cutout]; augment.target=0.6 adapts their
+    probability, ADA style).
 
     Besides the loss terms, metrics.jsonl logs diagnostics that show a run going wrong: the discriminator's
     accuracy on reals, reconstructions and prior samples (d_acc_*), the gradient norm of each weighted loss
@@ -45,7 +47,12 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, resume:
 
     result = run_training(recipe, Path(out or Path("runs") / recipe.name), resume=resume,
                           progress=not no_progress)
-    if result["main_process"]:
+    if not result["main_process"]:
+        return
+    if result["stopped_by"]:
+        click.echo(f"stopped by {result['stopped_by']} at step {result['step']}; checkpoint: {result['checkpoint']}; "
+                   "run the same command again to continue", err=True)
+    else:
         click.echo(f"trained to step {result['step']}; checkpoint: {result['checkpoint']}", err=True)
 
 

@@ -8,13 +8,16 @@ Public API (used by the train, eval and generate commands):
   load_images(spec, split="val", limit=None) -> (images, labels)
   encode_png(image) -> bytes;  write_shard(path, samples) -> {"count", "sha256"}  (atomic)
   pack(PackConfig) -> dict                                  what ``gvae data pack`` runs
+  MixedDataset(real, synthetic, synthetic_fraction, seed)   real + synthetic samples for a user's own training,
+      with SyntheticSet(generated set) or ModelSamples(model) as the synthetic source
 """
 
+from gvae.data.mixing import MixedDataset, ModelSamples, SyntheticSet
 from gvae.data.pack import PackConfig, pack
 from gvae.data.reader import iter_samples, load_images
 from gvae.data.shards import TrainLoader
 from gvae.data.spec import read_dataset_info, resolve_shards
 from gvae.data.writer import AtomicShardWriter, encode_png, write_shard
 
-__all__ = ["AtomicShardWriter", "PackConfig", "TrainLoader", "encode_png", "iter_samples", "load_images", "pack",
-           "read_dataset_info", "resolve_shards", "write_shard"]
+__all__ = ["AtomicShardWriter", "MixedDataset", "ModelSamples", "PackConfig", "SyntheticSet", "TrainLoader",
+           "encode_png", "iter_samples", "load_images", "pack", "read_dataset_info", "resolve_shards", "write_shard"]

@@ -55,7 +55,16 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
-    """A checkpoint directory itself, or the newest complete checkpoint of a run directory."""
+    """A checkpoint directory itself, the newest complete checkpoint of a run directory, or the downloaded
+    folder of a model on the Hugging Face Hub (``hf://OWNER/NAME[@REVISION]``, see :mod:`gvae.hub`)."""
+    from gvae import hub
+
+    if hub.is_hub_address(run_or_checkpoint):
+        path = hub.download(run_or_checkpoint)
+        if not is_checkpoint(path):
+            raise GvaeError(f"{run_or_checkpoint} holds no gvae model (config.yaml and {WEIGHTS}); was it made "
+                            "by gvae push?")
+        return path
     path = Path(run_or_checkpoint)
     if not path.exists():
         raise GvaeError(f"{path} does not exist; give a run directory or a checkpoint directory")

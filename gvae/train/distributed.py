@@ -13,9 +13,11 @@ believes it is rank 0 of 1).
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
@@ -23,6 +25,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedType
 
 from gvae.config import Recipe
+from gvae.errors import GvaeError
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Accelerators:
     g: Accelerator
     d: Accelerator | None
     deepspeed_stage: int | None
+    zero_optimization: dict | None = None  # the DeepSpeed section both engines got: stage, offloads, ...
 
     @property
     def main(self) -> Accelerator:
@@ -62,6 +66,7 @@ class Accelerators:
             "world_size": acc.num_processes,
             "distributed_type": str(acc.distributed_type.value),
             "deepspeed_zero_stage": self.deepspeed_stage,
+            "deepspeed_zero_optimization": self.zero_optimization,
             "mixed_precision": acc.mixed_precision,
             "batch_size_per_process": recipe.train.batch_size,
             "grad_accum": recipe.train.grad_accum,
@@ -82,26 +87,65 @@ def _deepspeed_requested() -> bool:
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
-def _deepspeed_config(recipe: Recipe, stage: int) -> dict:
+def _zero_optimization() -> dict:
+    """The ``zero_optimization`` section the launch config asks for: its stage and offload devices, or the
+    section of its ``deepspeed_config_file``. Parameter offload is ZeRO-3's (the other stages keep every
+    parameter on every GPU), so it is refused with another stage rather than silently dropped."""
+    path = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
+    if path:
+        zero = _zero_from_file(path)
+    else:
+        zero = {"stage": int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))}
+        for what in ("optimizer", "param"):
+            device = os.environ.get(f"ACCELERATE_DEEPSPEED_OFFLOAD_{what.upper()}_DEVICE", "none")
+            if device != "none":
+                zero[f"offload_{what}"] = {"device": device}
+    param_device = zero.get("offload_param", {}).get("device", "none")
+    if param_device != "none" and zero.get("stage") != 3:
+        raise GvaeError(f"offload_param_device: {param_device} needs ZeRO stage 3 (got stage {zero.get('stage')}): "
+                        "only ZeRO-3 partitions parameters, so only it can offload them; set zero_stage: 3 or "
+                        "offload_param_device: none in the launch config")
+    return zero
+
+
+def _zero_from_file(path: str) -> dict:
+    """The ``zero_optimization`` section of a user's DeepSpeed config; every other key must be "auto", because
+    the recipe sets micro batch, accumulation, clipping and precision."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise GvaeError(f"deepspeed_config_file {path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("zero_optimization"), dict):
+        raise GvaeError(f"deepspeed_config_file {path}: expected a JSON object with a zero_optimization section")
+    fixed = sorted(k for k, v in config.items() if k != "zero_optimization" and v != "auto")
+    if fixed:
+        raise GvaeError(f"deepspeed_config_file {path} sets {', '.join(fixed)}; gvae takes only its "
+                        "zero_optimization section (micro batch, accumulation, clipping and precision come from "
+                        "the recipe): remove them or set them to \"auto\"")
+    zero = dict(config["zero_optimization"])
+    zero.setdefault("stage", 2)
+    return zero
+
+
+def _deepspeed_config(recipe: Recipe, zero: dict) -> dict:
     precision = recipe.train.mixed_precision
-    config = {
+    return {
         "train_micro_batch_size_per_gpu": recipe.train.batch_size,
         "gradient_accumulation_steps": recipe.train.grad_accum,
-        "zero_optimization": {"stage": stage},
+        "zero_optimization": zero,
         "bf16": {"enabled": precision == "bf16"},
         "fp16": {"enabled": precision == "fp16", "initial_scale_power": 16},
         # Always set: left out, accelerate fills in 1.0, clipping a recipe that asked for none (0).
         "gradient_clipping": recipe.optim.grad_clip,
         "steps_per_print": 10**9,
     }
-    offload = os.environ.get("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "none")
-    if offload != "none":
-        config["zero_optimization"]["offload_optimizer"] = {"device": offload}
-    return config
 
 
-def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
-    """Create the accelerators for this process; must run before any model is moved or prepared."""
+def build_accelerators(recipe: Recipe, two_players: bool, log_with: list | None = None) -> Accelerators:
+    """Create the accelerators for this process; must run before any model is moved or prepared.
+
+    ``log_with`` (experiment trackers, see :mod:`gvae.train.trackers`) goes to the main player's accelerator.
+    """
     cpu = not torch.cuda.is_available()
     precision = recipe.train.mixed_precision
     # accelerate keeps one AcceleratorState per process; a second run in the same process (the demo, a
@@ -112,27 +156,27 @@ def build_accelerators(recipe: Recipe, two_players: bool) -> Accelerators:
 
         if cpu:
             PartialState(backend="gloo")
-        stage = int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))
+        zero = _zero_optimization()
         # The recipe, not the launch config, sets micro batch, accumulation, clipping and precision; without
         # this accelerate refuses a full DeepSpeed config beside the launch config's DeepSpeed fields.
         os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
-        plugins = {name: DeepSpeedPlugin(hf_ds_config=_deepspeed_config(recipe, stage))
+        plugins = {name: DeepSpeedPlugin(hf_ds_config=_deepspeed_config(recipe, dict(zero)))
                    for name in (("g", "d") if two_players else ("g",))}
-        g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision,
+        g = Accelerator(deepspeed_plugin=plugins, mixed_precision=precision, log_with=log_with,
                         gradient_accumulation_steps=recipe.train.grad_accum)
         d = (Accelerator(mixed_precision=precision, gradient_accumulation_steps=recipe.train.grad_accum)
              if two_players else None)
-        return Accelerators(g=g, d=d, deepspeed_stage=stage)
+        return Accelerators(g=g, d=d, deepspeed_stage=int(zero["stage"]), zero_optimization=zero)
 
     # broadcast_buffers=False: a BatchNorm discriminator under DDP otherwise fails on PyTorch >= 2.6 when the
     # generator step runs it once more before the discriminator's backward (GOTCHAS).
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
 
-    def make():
-        return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp],
+    def make(trackers=None):
+        return Accelerator(cpu=cpu, mixed_precision=precision, kwargs_handlers=[ddp], log_with=trackers,
                            gradient_accumulation_steps=recipe.train.grad_accum)
 
-    g = make()
+    g = make(log_with)
     return Accelerators(g=g, d=make() if two_players else None, deepspeed_stage=None)
 
 

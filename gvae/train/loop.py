@@ -49,11 +49,13 @@ from gvae.models import build_model
 from gvae.models.conditioning import with_data_classes
 from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
 from gvae.train import checkpoint as ckpt
+from gvae.train import trackers
 from gvae.train.adaptive_augment import build_augment
 from gvae.train.diagnostics import generator_diagnostics
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
 from gvae.train.monitor import Monitor
+from gvae.train.preemption import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         kind_has_disc = recipe.model.kind in ("gvae", "vaegan")
-        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc)
+        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc,
+                                                     log_with=trackers.log_with(recipe, self.run_dir))
         acc = self.accs.main
         self.device = acc.device
         self.rank, self.world = acc.process_index, acc.num_processes
@@ -128,7 +131,7 @@ class Trainer:
             self._load_states(self.checkpoint)
         self._describe_run()
         self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
-        self.monitor = Monitor(self.run_dir, acc.is_main_process, recipe.log.tensorboard, images_per_step)
+        self.monitor = Monitor(self.run_dir, acc, recipe, images_per_step)
         self._fixed = None
         self._calibrated_at = -1
         self.diagnostics: dict[str, float] = {}  # of the last step, when it was a logging step
@@ -416,6 +419,7 @@ class Trainer:
         window_steps = 0
         self.monitor.images_per_second(self.step)
         last: dict[str, float] = {}
+        stop = StopSignals()  # SIGTERM, SIGUSR1: checkpoint after this step and return
         try:
             while self.step < r.train.max_steps:
                 terms = self.train_step()
@@ -433,13 +437,17 @@ class Trainer:
                     self.save_samples()
                 if self.step % r.train.checkpoint_every == 0 and self.bad_steps == 0:  # not mid-streak
                     self.save_checkpoint()
+                if stop.agreed(acc):
+                    break
             if self.checkpoint is None or self.checkpoint.name != ckpt.step_dir_name(self.step):
                 self.save_checkpoint()
-            self.save_samples()
+            if stop.received is None:
+                self.save_samples()
         finally:
+            stop.restore()
             bar.close()
             self.monitor.close()
-        return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last}
+        return {"step": self.step, "checkpoint": str(self.checkpoint), "last": last, "stopped_by": stop.received}
 
 
 def _detached(out):

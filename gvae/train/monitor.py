@@ -1,4 +1,5 @@
-"""What a run shows while it trains: metrics.jsonl, TensorBoard events, sample grids, a progress bar.
+"""What a run shows while it trains: metrics.jsonl, sample grids, and the experiment trackers of
+:mod:`gvae.train.trackers` (TensorBoard events by default).
 
 Only the main process writes. ``metrics.jsonl`` has one JSON object per log step, every loss term, grad
 norms, learning rates, images/s, D(real)/D(fake) means and the diagnostics of :mod:`gvae.train.diagnostics`;
@@ -14,19 +15,19 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from gvae.config import Recipe
+from gvae.train import trackers
+
 
 class Monitor:
-    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, images_per_step: int):
+    def __init__(self, run_dir: Path, accelerator, recipe: Recipe, images_per_step: int):
         self.run_dir = run_dir
-        self.enabled = enabled
+        self.accelerator = accelerator
+        self.enabled = accelerator.is_main_process
         self.images_per_step = images_per_step
-        self._writer = None
         self._last_time = time.perf_counter()
         self._last_step: int | None = None
-        if enabled and tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(run_dir / "tensorboard"))
+        trackers.start(accelerator, recipe)
 
     def images_per_second(self, step: int) -> float:
         """Throughput over all processes since the previous call."""
@@ -43,9 +44,7 @@ class Monitor:
         record = {"step": step, **{k: round(float(v), 6) for k, v in values.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in values.items():
-                self._writer.add_scalar(key, float(value), step)
+        self.accelerator.log({k: float(v) for k, v in values.items()}, step=step)
 
     def save_grid(self, step: int, rows: list[torch.Tensor]) -> Path | None:
         """Write ``samples/step-XXXXXXXX.png``: each tensor in ``rows`` is [N, C, H, W] in [0, 1]."""
@@ -59,10 +58,8 @@ class Monitor:
         path = self.run_dir / "samples" / f"step-{step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(path)
-        if self._writer is not None:
-            self._writer.add_image("samples", grid, step)
+        trackers.log_grid(self.accelerator, array, step)
         return path
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        trackers.finish(self.accelerator)

@@ -1,0 +1,127 @@
+"""A trained model as a self-contained, Hub-ready folder: ``gvae export RUN DIR``.
+
+The folder is itself a gvae checkpoint (``gvae.load(DIR)``, ``gvae generate DIR`` read it) and is what
+``gvae push`` uploads::
+
+    model.safetensors   live weights (encoder, generator, discriminator), byte for byte the checkpoint's
+    ema.safetensors     their moving average (what generation and evaluation use), when the run has one
+    config.yaml         the resolved recipe
+    gvae.json           gvae version, training step, class names, sha256 of each weights file
+    results.json        the run's ``gvae eval`` results, when there are any
+    samples.png         the newest sample grid of the run, when there is one
+    README.md           the model card (see :mod:`gvae.model_card`)
+
+Nothing in it is a pickle, so nothing in it can run code when loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gvae.errors import GvaeError
+from gvae.fileio import write_json_atomic, write_text_atomic
+from gvae.train.checkpoint import EMA_WEIGHTS, STEP_DIR, WEIGHTS, resolve_checkpoint, sha256_of
+
+RESULTS = "results.json"
+SAMPLES = "samples.png"
+METADATA = "gvae.json"
+PLACEHOLDER_REPO = "OWNER/NAME"
+
+
+def run_directory_of(checkpoint: Path) -> Path | None:
+    """The run a checkpoint directory belongs to (``RUN/checkpoints/step-XXXXXXXX``), or None."""
+    if checkpoint.parent.name == "checkpoints" and STEP_DIR.match(checkpoint.name):
+        return checkpoint.parent.parent
+    return None
+
+
+def _class_names(recipe) -> list[str] | None:
+    """The model's own class names (a conditional model carries them), else the training data's label names."""
+    from gvae.data import read_dataset_info
+
+    if getattr(recipe.model, "class_names", None):
+        return list(recipe.model.class_names)
+    try:
+        info = read_dataset_info(recipe.data.train) if recipe.data.train else None
+    except (GvaeError, OSError, ValueError):
+        return None
+    return (info or {}).get("label_names") or None
+
+
+def _newest_grid(run_dir: Path | None) -> Path | None:
+    grids = sorted((run_dir / "samples").glob("step-*.png")) if run_dir else []
+    return grids[-1] if grids else None
+
+
+def _read_results(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GvaeError(f"{path} is not readable JSON ({exc}); pass another --results") from None
+
+
+def _step(checkpoint: Path) -> int | None:
+    match = STEP_DIR.match(checkpoint.name)
+    if match:
+        return int(match.group(1))
+    try:
+        return json.loads((checkpoint / METADATA).read_text()).get("step")
+    except (OSError, ValueError):
+        return None
+
+
+def export(run_or_checkpoint: str | Path, out: str | Path, results: str | Path | None = None,
+           repo_id: str = PLACEHOLDER_REPO) -> Path:
+    """Write the Hub-ready folder of a run's newest checkpoint (or of a checkpoint) to ``out``.
+
+    ``out`` must not exist or be empty; the folder is assembled beside it and renamed into place, so it
+    appears whole or not at all. ``results`` defaults to the run's results.json; ``repo_id`` fills the model
+    card's usage lines. Returns ``out``.
+    """
+    import gvae
+
+    checkpoint = resolve_checkpoint(run_or_checkpoint)
+    run_dir = run_directory_of(checkpoint)
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GvaeError(f"{out} exists and is not an empty directory; give a new directory to export into")
+    results_path = Path(results) if results else (run_dir / RESULTS if run_dir else checkpoint / RESULTS)
+    if results and not results_path.is_file():
+        raise GvaeError(f"--results {results_path} does not exist")
+    model = gvae.load(checkpoint)  # refuses damaged or diverged weights before anything is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _fill(staging, checkpoint, run_dir, model, _read_results(results_path), repo_id)
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _fill(folder: Path, checkpoint: Path, run_dir: Path | None, model, results: dict | None, repo_id: str) -> None:
+    from gvae import __version__
+    from gvae.model_card import model_card
+
+    weights = [name for name in (WEIGHTS, EMA_WEIGHTS) if (checkpoint / name).is_file()]
+    for name in [*weights, "config.yaml"]:
+        shutil.copyfile(checkpoint / name, folder / name)
+    grid = _newest_grid(run_dir) or (checkpoint / SAMPLES if (checkpoint / SAMPLES).is_file() else None)
+    if grid is not None:
+        shutil.copyfile(grid, folder / SAMPLES)
+    if results is not None:
+        write_json_atomic(folder / RESULTS, results)
+    metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(model.recipe),
+                "sha256": {name: sha256_of(folder / name) for name in weights}}
+    write_json_atomic(folder / METADATA, metadata, sort_keys=True)
+    write_text_atomic(folder / "README.md", model_card(model, metadata, results, repo_id,
+                                                      has_samples=grid is not None))
