@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from gvae.colorize.model import Colorizer
@@ -22,6 +23,7 @@ from gvae.config import Recipe
 from gvae.data import TrainLoader
 from gvae.fileio import lock_for_main_process, write_text_atomic
 from gvae.train import checkpoint as ckpt
+from gvae.train import trackers
 from gvae.train.monitor import Monitor
 
 
@@ -54,10 +56,11 @@ def train_colorizer(recipe: Recipe, run_dir: str | Path, progress: bool = True) 
     final = run_dir / "checkpoints" / ckpt.step_dir_name(steps)
     with lock_for_main_process(run_dir, "gvae train"):
         if ckpt.is_checkpoint(final):
-            return {"step": steps, "checkpoint": str(final), "last": {}, "main_process": True}
+            return {"step": steps, "checkpoint": str(final), "last": {}, "main_process": True, "stopped_by": None}
         ckpt.remove_incomplete(run_dir)
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # an interrupted run's log: this one restarts at 0
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(), log_with=trackers.log_with(recipe, run_dir))
+        device = accelerator.device
         torch.manual_seed(recipe.train.seed)
         net = Colorizer(recipe.data.resolution, recipe.model).to(device).train()
         optimizer = make_optimizer(net.parameters(), recipe, recipe.optim.lr)
@@ -66,8 +69,7 @@ def train_colorizer(recipe: Recipe, run_dir: str | Path, progress: bool = True) 
                              workers=recipe.data.workers, shuffle_buffer=recipe.data.shuffle_buffer,
                              hflip=recipe.data.hflip, seed=recipe.train.seed, epoch_samples=recipe.data.epoch_samples)
         write_text_atomic(run_dir / "config.yaml", recipe.to_yaml())
-        monitor = Monitor(run_dir, enabled=True, tensorboard=recipe.log.tensorboard,
-                          images_per_step=recipe.train.batch_size)
+        monitor = Monitor(run_dir, accelerator, recipe, images_per_step=recipe.train.batch_size)
         batches, window, last = iter(loader), [], {}
         monitor.images_per_second(0)
         for step in tqdm(range(1, steps + 1), desc="train", unit="step", disable=not progress):
@@ -79,4 +81,4 @@ def train_colorizer(recipe: Recipe, run_dir: str | Path, progress: bool = True) 
                 window = []
         monitor.close()
         return {"step": steps, "checkpoint": str(_save(net.cpu(), recipe, run_dir, steps)), "last": last,
-                "main_process": True}
+                "main_process": True, "stopped_by": None}  # no preemption handling: a rerun starts over
