@@ -6,9 +6,7 @@ One tiny conditional GVAE is trained per module on two trivially different class
 the label can tell the generator which class to draw: brightness then says whether the label arrived.
 """
 
-import hashlib
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ from gvae.report.views import class_rows
 from gvae.train import checkpoint as ckpt
 from gvae.train.loop import train
 from tests.test_models import images, narrow_model
-from tests.train_helpers import phantom_data, tiny_recipe
+from tests.train_helpers import phantom_data, sample_hashes, tiny_recipe
 
 BRIGHT, DARK = 0, 1  # label names are the sorted class folders
 
@@ -85,14 +83,6 @@ def shard_samples(out: Path) -> list[dict]:
     return list(iter_samples(str(out), split="train"))
 
 
-def png_hashes(out: Path) -> dict[str, str]:
-    hashes = {}
-    for tar in sorted(out.glob("train-*.tar")):
-        with tarfile.open(tar) as archive:
-            for member in archive:
-                if member.name.endswith(".png"):
-                    hashes[member.name[:-4]] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
-    return hashes
 
 
 def one_error_line(args) -> str:
@@ -228,7 +218,7 @@ def labelled_set(tmp_path_factory, run):
 def test_generated_bytes_and_labels_do_not_depend_on_the_batch_size(labelled_set, run, tmp_path):
     out, manifest = labelled_set
     assert make(run, tmp_path / "b7", batch_size=7) == manifest
-    assert png_hashes(tmp_path / "b7") == png_hashes(out)
+    assert sample_hashes(tmp_path / "b7") == sample_hashes(out)
     assert [s["label"] for s in shard_samples(tmp_path / "b7")] == [s["label"] for s in shard_samples(out)]
 
 
@@ -257,7 +247,7 @@ def test_class_option_restricts_the_labels_by_name_or_index(labelled_set, run, t
     assert by_name["class_counts"] == by_index["class_counts"] == {"dark": 70}
     assert all(brightness(s["image"]) < 0.5 for s in shard_samples(tmp_path / "dark"))
     # the same index draws the same latent noise whatever the classes: only the label changed
-    assert png_hashes(tmp_path / "dark") == png_hashes(tmp_path / "dark-1") != png_hashes(labelled_set[0])
+    assert sample_hashes(tmp_path / "dark") == sample_hashes(tmp_path / "dark-1") != sample_hashes(labelled_set[0])
 
 
 def test_class_draws_follow_the_weights_and_are_pure_functions_of_seed_and_index():

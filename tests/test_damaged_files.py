@@ -7,8 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from gvae.cli import cli
-from gvae.train.loop import train
-from tests.train_helpers import phantom_data, tiny_recipe, tiny_recipe_file
+from tests.train_helpers import phantom_data, tiny_recipe_file, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +16,8 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, data):
-    directory = tmp_path_factory.mktemp("run")
-    train(tiny_recipe(directory, data, overrides=["train.max_steps=2"]), directory / "run", progress=False)
-    return directory / "run"
+def run(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("run"), overrides=["train.max_steps=2"])
 
 
 def one_line_error(args, fragment):

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from gvae.metrics import nearest_distances
 from gvae.models import GenerativeModel
 from gvae.train.loop import train
 from tests.launching import accelerate_launch
-from tests.train_helpers import phantom_data, tiny_recipe
+from tests.train_helpers import phantom_data, sample_hashes, tiny_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 SUBPROCESS_ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -59,17 +58,6 @@ def make(run, out, **options):
     return generate(GenerateConfig(str(run), str(out), progress=False, **{"num": 70, "shard_size": 30, **options}))
 
 
-def sample_hashes(out: Path) -> dict[str, str]:
-    """sha256 of every sample's PNG bytes, by key, from wds shards or png folders."""
-    hashes = {}
-    for tar in sorted(out.glob("train-*.tar")):
-        with tarfile.open(tar) as archive:
-            for member in archive:
-                if member.name.endswith(".png"):
-                    hashes[member.name[:-4]] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
-    for png in sorted(out.glob("[0-9]*/*.png")):
-        hashes[png.stem] = hashlib.sha256(png.read_bytes()).hexdigest()
-    return hashes
 
 
 def listing(directory: Path) -> dict[str, tuple[int, int]]:

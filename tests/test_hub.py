@@ -18,8 +18,7 @@ from click.testing import CliRunner
 
 import gvae
 from gvae.cli import cli
-from gvae.train.loop import train
-from tests.train_helpers import phantom_data, tiny_recipe
+from tests.train_helpers import tiny_run
 
 RESULTS = {"checkpoint": "x", "data": "held-out", "protocol": {},
            "metrics": {"mmd2": {"value": 0.0123, "std": 0.001, "n": 200, "unit": "", "better": "lower"},
@@ -38,9 +37,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("hub-run")
-    data = phantom_data(directory / "data")
-    train(tiny_recipe(directory, data), directory / "run", progress=False)
-    return directory / "run"
+    return tiny_run(directory)
 
 
 class FakeHub:

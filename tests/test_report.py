@@ -19,8 +19,7 @@ from gvae.errors import GvaeError
 from gvae.report import build_report, find_manifest, write_report
 from gvae.report.figures import diagnostic_panels, group_curves, project_2d
 from gvae.report.views import distant_pair
-from gvae.train.loop import train
-from tests.train_helpers import phantom_data, tiny_recipe
+from tests.train_helpers import tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG_SRC = re.compile(r'<img\b[^>]*\bsrc="([^"]*)"')
@@ -43,9 +42,7 @@ def embedded_pngs(html: str) -> list[Image.Image]:
 def run(tmp_path_factory):
     """A tiny trained GVAE run on 32 px phantoms (4 steps, two checkpoints, sample grids)."""
     directory = tmp_path_factory.mktemp("report")
-    data = phantom_data(directory / "data")
-    train(tiny_recipe(directory, data), directory / "run", progress=False)
-    return directory / "run"
+    return tiny_run(directory)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """Small phantom datasets and tiny recipes that train in a fraction of a second a step."""
 
+import hashlib
+import tarfile
 from pathlib import Path
 
 from gvae.config import load_recipe
@@ -34,3 +36,25 @@ def tiny_recipe_file(directory: Path, data: Path, kind: str = "gvae") -> Path:
 
 def tiny_recipe(directory: Path, data: Path, kind: str = "gvae", overrides=()):
     return load_recipe(tiny_recipe_file(directory, data, kind), overrides)
+
+
+def tiny_run(directory: Path, overrides=()) -> Path:
+    """A tiny GVAE trained on 32 px phantoms packed in ``directory/data``; returns its run directory."""
+    from gvae.train.loop import train
+
+    train(tiny_recipe(directory, phantom_data(directory / "data"), overrides=overrides), directory / "run",
+          progress=False)
+    return directory / "run"
+
+
+def sample_hashes(out: Path) -> dict[str, str]:
+    """sha256 of every sample's PNG bytes, by key, from wds shards or png folders."""
+    hashes = {}
+    for tar in sorted(out.glob("train-*.tar")):
+        with tarfile.open(tar) as archive:
+            for member in archive:
+                if member.name.endswith(".png"):
+                    hashes[member.name[:-4]] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+    for png in sorted(out.glob("[0-9]*/*.png")):
+        hashes[png.stem] = hashlib.sha256(png.read_bytes()).hexdigest()
+    return hashes
