@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from gvae.errors import GvaeError
-from gvae.fileio import write_json_atomic, write_text_atomic
-from gvae.train.checkpoint import EMA_WEIGHTS, STEP_DIR, WEIGHTS, resolve_checkpoint, sha256_of
+from gvae.fileio import sha256_file, write_json_atomic, write_text_atomic
+from gvae.train.checkpoint import EMA_WEIGHTS, STEP_DIR, WEIGHTS, resolve_checkpoint
 
 RESULTS = "results.json"
 SAMPLES = "samples.png"
@@ -121,7 +121,7 @@ def _fill(folder: Path, checkpoint: Path, run_dir: Path | None, model, results: 
     if results is not None:
         write_json_atomic(folder / RESULTS, results)
     metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(model.recipe),
-                "sha256": {name: sha256_of(folder / name) for name in weights}}
+                "sha256": {name: sha256_file(folder / name) for name in weights}}
     write_json_atomic(folder / METADATA, metadata, sort_keys=True)
     write_text_atomic(folder / "README.md", model_card(model, metadata, results, repo_id,
                                                       has_samples=grid is not None))

@@ -17,8 +17,8 @@ from PIL import Image
 
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw
 from gvae.data.spec import read_dataset_info, resolve_shards
-from gvae.data.writer import sha256_file
 from gvae.errors import GvaeError
+from gvae.fileio import sha256_file
 
 GRID_SAMPLES = 64
 

@@ -107,11 +107,3 @@ def write_shard(path: str | os.PathLike, samples: Iterable[dict[str, Any]]) -> d
             writer.write(sample)
         return writer.close()
 
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

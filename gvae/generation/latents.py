@@ -27,7 +27,7 @@ from gvae.data import read_dataset_info, resolve_shards
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw, unit_chw
 from gvae.data.spec import is_url, shard_counts, shard_name
 from gvae.errors import GvaeError
-from gvae.train.checkpoint import sha256_of
+from gvae.fileio import sha256_file
 
 SAMPLES, CALIBRATION = 0, 1
 BLOCK = 64  # sample indices per group, and source images per encoder pass
@@ -127,7 +127,7 @@ class SourceImages:
         digest = hashlib.sha256()
         for shard, count in zip(self.shards, self.counts, strict=True):
             name = shard_name(shard)
-            content = known.get(name) or (shard if is_url(shard) else sha256_of(shard))
+            content = known.get(name) or (shard if is_url(shard) else sha256_file(shard))
             digest.update(f"{name} {count} {content}\n".encode())
         return digest.hexdigest()
 

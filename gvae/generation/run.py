@@ -25,11 +25,12 @@ from tqdm import tqdm
 from gvae import __version__
 from gvae.data import encode_png, load_images
 from gvae.errors import GvaeError
+from gvae.fileio import sha256_file
 from gvae.generation.classes import ClassDraw, class_weights
 from gvae.generation.latents import BLOCK, PosteriorLatents, PriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
 from gvae.generation.store import FORMATS, OutputDir
-from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS, sha256_of
+from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     memorization, train_id = _memorization_filter(config, model)
     filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
                "train_data_sha256": train_id}
-    identity = {"checkpoint_sha256": sha256_of(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
+    identity = {"checkpoint_sha256": sha256_file(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
                 "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
                 "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels}
     out = OutputDir(config.out, identity)

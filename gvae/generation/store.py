@@ -37,8 +37,7 @@ from typing import Any
 
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
 from gvae.errors import GvaeError
-from gvae.fileio import read_json, write_json_atomic, write_text_atomic
-from gvae.train.checkpoint import sha256_of
+from gvae.fileio import read_json, sha256_file, write_json_atomic, write_text_atomic
 
 STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
@@ -78,8 +77,8 @@ def sha256_of_shard(path: Path) -> str:
     elif path.is_dir():
         files = sorted((p.name, p) for p in path.iterdir())
     else:
-        return sha256_of(path)
-    listing = "".join(f"{sha256_of(p)}  {name}\n" for name, p in files)
+        return sha256_file(path)
+    listing = "".join(f"{sha256_file(p)}  {name}\n" for name, p in files)
     return hashlib.sha256(listing.encode()).hexdigest()
 
 

@@ -18,7 +18,6 @@ DeepSpeed's engines (see :mod:`gvae.train.deepspeed_loading`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -108,13 +107,6 @@ def _discard(path: Path) -> None:
 def write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_model(run_or_checkpoint: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> nn.Module:
