@@ -39,7 +39,7 @@ from tqdm import tqdm
 from gvae.data.sources import Item, Loaded, PackOptions, Scan, source_module
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter, encode_png
 from gvae.errors import GvaeError
-from gvae.fileio import DirectoryLock
+from gvae.fileio import DirectoryLock, write_json_atomic
 
 log = logging.getLogger(__name__)
 STATE_NAME = ".pack-state.json"
@@ -145,20 +145,19 @@ class _State:
         return True
 
     def save(self) -> None:
-        partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
-        partial.write_text(json.dumps(self.data))
-        os.replace(partial, self.path)
+        write_json_atomic(self.path, self.data)
 
 
 def _clean(out: Path) -> None:
     """Remove what an earlier pack left in ``out``: its shards, partial files, state and dataset.json."""
     for path in out.iterdir():
-        if _OUTPUT.match(path.name) or path.name in ("dataset.json", STATE_NAME):
+        if path.is_file() and _is_pack_output(path.name):
             path.unlink()
 
 
 def _is_pack_output(name: str) -> bool:
-    return bool(_OUTPUT.match(name)) or name in ("dataset.json", "dataset.json" + PARTIAL_SUFFIX, STATE_NAME)
+    temporaries = (f".{name}{PARTIAL_SUFFIX}" for name in ("dataset.json", STATE_NAME))
+    return bool(_OUTPUT.match(name)) or name in ("dataset.json", STATE_NAME, *temporaries)
 
 
 def _finished_same_pack(out: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -367,8 +366,6 @@ def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) ->
         "window": list(opts.window) if opts.window else None, "fingerprint": data["fingerprint"],
     }
     out = state.path.parent
-    partial = out / ("dataset.json" + PARTIAL_SUFFIX)
-    partial.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(partial, out / "dataset.json")
+    write_json_atomic(out / "dataset.json", info)
     (out / STATE_NAME).unlink(missing_ok=True)
     return info
