@@ -222,6 +222,17 @@ def test_generated_bytes_and_labels_do_not_depend_on_the_batch_size(labelled_set
     assert [s["label"] for s in shard_samples(tmp_path / "b7")] == [s["label"] for s in shard_samples(out)]
 
 
+def test_model_samples_of_a_conditional_model_are_the_labelled_images_gvae_generate_writes(labelled_set, run):
+    """The mixing dataset draws each sample's class as gvae generate does (the training frequencies)."""
+    from gvae.data import ModelSamples
+
+    written = shard_samples(labelled_set[0])
+    model = ModelSamples(str(run))
+    for index in (0, 1, 63, 64):
+        image, label = model[index]
+        assert torch.equal(image, torch.from_numpy(written[index]["image"])) and label == written[index]["label"]
+
+
 def test_each_shard_sample_is_of_the_class_its_cls_and_json_name(labelled_set):
     samples = shard_samples(labelled_set[0])
     assert {s["label"] for s in samples} == {BRIGHT, DARK}

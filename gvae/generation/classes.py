@@ -19,7 +19,7 @@ import bisect
 import itertools
 
 from gvae.errors import GvaeError
-from gvae.generation.latents import mix_seed
+from gvae.generation.latents import PriorLatents, mix_seed
 
 LABEL_DRAW = -1  # the "attempt" slot of the label's seed: candidates use attempts 0, 1, ...
 BALANCES = ("data", "uniform")
@@ -88,3 +88,16 @@ def class_weights(class_names: list[str], class_counts: list[int], chosen: tuple
         raise GvaeError("--class-balance data: the chosen classes have no training images; use "
                         "--class-balance uniform")
     return weights
+
+
+def prior_latents(model, seed: int, temperature: float, chosen: tuple[str, ...] = (),
+                  balance: str | None = None) -> tuple[PriorLatents, dict | None]:
+    """The prior latents of ``gvae generate``: labelled by a ClassDraw for a conditional model (``chosen``
+    classes, ``balance``; see the module docstring), with the class identity the manifest records (None for
+    an unconditional model)."""
+    weights = class_weights(model.class_names, model.recipe.model.class_counts, chosen, balance)
+    if weights is None:
+        return PriorLatents(model.latent_dim, seed, temperature), None
+    draw = ClassDraw(tuple(weights), seed)
+    return (PriorLatents(model.latent_dim, seed, temperature, draw, model.class_names),
+            {"balance": balance or "data", **draw.describe()})

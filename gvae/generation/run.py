@@ -26,8 +26,8 @@ from gvae import __version__
 from gvae.data import encode_png, load_images
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
-from gvae.generation.classes import ClassDraw, class_weights
-from gvae.generation.latents import BLOCK, PosteriorLatents, PriorLatents, SourceImages
+from gvae.generation.classes import prior_latents
+from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
 from gvae.generation.store import FORMATS, OutputDir
 from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS
@@ -140,14 +140,9 @@ def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, A
     """(latents, sample count, from_data identity or None, label names or None, class identity or None) for
     the prior or --from-data."""
     if config.from_data is None:
-        weights = class_weights(model.class_names, model.recipe.model.class_counts, config.classes,
-                                config.class_balance)
-        if weights is None:
-            return PriorLatents(model.latent_dim, config.seed, config.temperature), config.num, None, None, None
-        draw = ClassDraw(tuple(weights), config.seed)
-        labels = {"balance": config.class_balance or "data", **draw.describe()}
-        latents = PriorLatents(model.latent_dim, config.seed, config.temperature, draw, model.class_names)
-        return latents, config.num, None, model.class_names, labels
+        latents, labels = prior_latents(model, config.seed, config.temperature, config.classes,
+                                        config.class_balance)
+        return latents, config.num, None, model.class_names if labels else None, labels
     sources = SourceImages(config.from_data, model.resolution, model.channels)
     available = sources.total * config.variations
     if config.num is not None and config.num > available:
