@@ -1,9 +1,12 @@
-"""Writing a user-visible file so that it is either the old file or the whole new one, never a mix.
+"""Files and directories as every command writes and reads them: atomically, under a lock, checked.
 
-The text goes to a hidden temporary file beside the target (same filesystem, so the final ``os.replace`` is an
-atomic rename), is flushed to disk, and only then renamed over the target. A target that exists and is not a
-regular file (a directory, a device such as ``/dev/null``, a FIFO) is refused before anything is written:
-renaming over it would destroy it, and as root that includes system device nodes.
+* Atomic writes: the bytes go to a hidden temporary file beside the target (``.NAME.partial``, same filesystem,
+  so the final ``os.replace`` is an atomic rename), are flushed to disk, and only then renamed over the target.
+  A target that exists and is not a regular file (a directory, a device such as ``/dev/null``, a FIFO) is
+  refused before anything is written: renaming over it would destroy it, and as root that includes system
+  device nodes.
+* :class:`DirectoryLock`: one writing process per output directory.
+* :func:`read_json` and :func:`sha256_file`: reading back what was written, with one-line errors.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from gvae.errors import GvaeError
 from gvae.logs import is_main_process
 
-TEMP_SUFFIX = ".partial"
+PARTIAL_SUFFIX = ".partial"  # temporary files: ".NAME.partial" beside NAME
 
 
 def check_writable_target(path: str | os.PathLike) -> Path:
@@ -51,7 +54,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (a PNG, say), as :func:`write_text_atomic` does. Returns the path."""
     path = check_writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}{TEMP_SUFFIX}")
+    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
     try:
         with open(partial, "wb") as handle:
             handle.write(data)

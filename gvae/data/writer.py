@@ -19,7 +19,7 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 
-PARTIAL_SUFFIX = ".partial"
+from gvae.fileio import PARTIAL_SUFFIX
 
 
 def encode_png(image: np.ndarray) -> bytes:

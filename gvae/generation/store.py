@@ -43,6 +43,7 @@ STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"
 _SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})", "imagefolder": r"(\d{6})\.jsonl"}  # per format
+_OWN_FILES = {MANIFEST, DATASET, STATE_DIR, *(f".{name}{PARTIAL_SUFFIX}" for name in (MANIFEST, DATASET))}
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
                  "from_data", "filters", "labels")  # what makes two runs the same set (``filters``: its settings)
 FORMATS = ("wds", "png", "imagefolder")
@@ -174,11 +175,12 @@ class OutputDir:
             return
         if not self.out.is_dir():
             raise GvaeError(f"--out {self.out} is a file; give a directory")
-        found = None
+        found, listed = None, None
         if (self.state / "identity.json").is_file():
             found = read_json(self.state / "identity.json", "generation state")
         elif (self.out / MANIFEST).is_file():
             manifest = read_json(self.out / MANIFEST, "manifest")
+            listed = {entry["name"] for entry in manifest["shards"]}
             found = {k: manifest.get(k) for k in IDENTITY_KEYS}
             for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections
                 if isinstance(mine, dict) and isinstance(found[key], dict):
@@ -186,7 +188,7 @@ class OutputDir:
         elif [p for p in self.out.iterdir() if p.name != STATE_DIR and not _matcher(self.fmt).match(p.name)]:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
-        self._check_no_foreign_files()
+        self._check_no_foreign_files(listed)
         if found is not None and found != self.identity and not self._nothing_written():
             differ = ", ".join(f"{k} {found.get(k)!r} there, {self.identity[k]!r} here"
                                for k in IDENTITY_KEYS if found.get(k) != self.identity[k])
@@ -202,17 +204,14 @@ class OutputDir:
         outputs = [p for p in self.out.iterdir() if p.name != STATE_DIR]
         return not outputs and all(name == "identity.json" or name.endswith(PARTIAL_SUFFIX) for name in states)
 
-    def _check_no_foreign_files(self) -> None:
+    def _check_no_foreign_files(self, listed: set[str] | None) -> None:
         """Refuse a directory with files this set did not write: extending or shrinking the set removes shard
         and temporary files by name, and must never take a user's file with them. A finished set owns exactly
-        the shards its manifest lists."""
-        listed = None
-        if (self.out / MANIFEST).is_file() and not (self.state / "identity.json").is_file():
-            listed = {entry["name"] for entry in read_json(self.out / MANIFEST, "manifest")["shards"]}
+        the shards its manifest lists (``listed``; None for an unfinished run)."""
         ours = _matcher(self.fmt)
         for path in self.out.iterdir():
             name = path.name
-            if name in (MANIFEST, DATASET, STATE_DIR) or name in {f".{n}{PARTIAL_SUFFIX}" for n in (MANIFEST, DATASET)}:
+            if name in _OWN_FILES:
                 continue
             class_folder = self.fmt == "imagefolder" and path.is_dir()  # only files its listings name go
             owned = class_folder or (ours.match(name) and (listed is None or name in listed
