@@ -174,10 +174,9 @@ def _finished_same_pack(out: Path, fingerprint: str) -> dict[str, Any] | None:
 
 def _target_dir(out: Path, overwrite: bool) -> Path:
     """Where this pack writes: ``out`` itself when it is new, empty or an unfinished pack; ``out/.pack-new``
-    when it holds a finished pack that ``overwrite`` allows replacing. Anything else is refused, untouched."""
-    if out.exists() and not out.is_dir():
-        raise GvaeError(f"--out {out} is a file; give a directory")
-    entries = [p.name for p in out.iterdir() if p.name != STAGING] if out.is_dir() else []
+    when it holds a finished pack that ``overwrite`` allows replacing. Anything else is refused, untouched.
+    ``out`` exists and is a directory: the pack's DirectoryLock made sure of it."""
+    entries = [p.name for p in out.iterdir() if p.name != STAGING]
     foreign = [name for name in entries if not _is_pack_output(name)]
     if foreign:
         raise GvaeError(f"--out {out} holds files that gvae data pack did not write (e.g. {sorted(foreign)[0]}); "
