@@ -4,7 +4,7 @@ Five stages, each the library call behind one command, so the demo is also a wor
 
 1. pack    :func:`gvae.data.pack`, CT-like phantoms at 64 px (``gvae data pack - --kind phantom``)
 2. train   :func:`gvae.train.loop.train` on :func:`demo_recipe` (``gvae train``)
-3. generate :func:`gvae.generate.generate`, an augmentation set (``gvae generate``)
+3. generate :func:`gvae.generation.generate`, an augmentation set (``gvae generate``)
 4. eval    :func:`gvae.evaluate.run_evaluation` against the held-out phantoms (``gvae eval``)
 5. report  :func:`gvae.report.write_report`, one HTML page (``gvae report``)
 
@@ -12,11 +12,10 @@ The output directory holds ``data/`` (the shards), ``run/`` (the training run, w
 generated set in ``run/generated/`` so that ``gvae report OUT/run`` finds them) and ``report.html``. Running the
 demo again reuses what is already there: the pack and the training resume, the rest is redone.
 
-The recipe is sized for 2 CPU cores: a narrow network (4 channels at 64 px, 64 at 4x4: ~60 images/s
-measured on a quiet machine against ~30 for 8 channels at 64 px), no dropout, average pooling (max-pool and
-dropout's random numbers cost a quarter of a CPU step), a 16-d latent, batches of 16 and a high learning
-rate; 1000 steps took 327 s there (the whole demo 351 s). The adversarial weight and the discriminator's
-learning rate are low because the discriminator wins within ~40 steps of a short run (D(fake) logits near -8).
+The recipe is sized for 2 CPU cores: a narrow network (4 channels at 64 px, 64 at 4x4: about twice the
+images/s of 8 channels at 64 px), no dropout, average pooling (max-pool and dropout's random numbers cost a
+quarter of a CPU step), a 16-d latent, batches of 16 and a high learning rate; benchmarks/README.md has the
+timings. The adversarial weight and the discriminator's learning rate are low because the discriminator wins within ~40 steps of a short run (D(fake) logits near -8).
 ``model.latent_norm`` is on: without it the codes settled 1-2 units off the prior's centre in several
 dimensions and most prior samples decoded to texture; with it every prior sample is a phantom.
 
@@ -160,7 +159,7 @@ def run_demo(out: str | Path = "gvae-demo", quick: bool = False, steps: int | No
 
 
 def _generate(result: DemoResult, size: DemoSize, progress: bool) -> None:
-    from gvae.generate import GenerateConfig, generate
+    from gvae.generation import GenerateConfig, generate
 
     shutil.rmtree(result.generated, ignore_errors=True)  # a set from an earlier checkpoint would be refused
     generate(GenerateConfig(source=str(result.run), out=str(result.generated), num=size.generate,

@@ -50,11 +50,6 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     configure_logging(verbose)
 
 
-def not_implemented(what: str):
-    """Registered commands whose implementation has not landed answer this, exit code 1."""
-    raise GvaeError(f"{what}: not implemented yet")
-
-
 def _register() -> None:
     from gvae.cli import colorize, data, demo, evaluate, generate, hub, recipe, sweep, train
 

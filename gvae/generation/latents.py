@@ -39,9 +39,9 @@ def forward_padded(fn, x: torch.Tensor, *more: torch.Tensor):
     """``fn(x, *more)`` with x [n, ...] (and each of ``more``, e.g. labels [n]) zero-padded to a multiple of
     PAD_MULTIPLE rows, outputs cut back to n rows.
 
-    Why: on the CPU, torch 2.14 gave last-bit differences between 1 and 2 threads for batches of 5 or 7, but
-    none for 16, 32, 48 or 64; so that a set's bytes do not change with the threads per process (1 under
-    ``accelerate launch``, all cores otherwise), no forward pass runs on an odd batch. ``fn`` may return a
+    Why: on the CPU, odd batches (5 or 7 rows) can give last-bit differences between 1 and 2 threads where
+    multiples of 16 give none (benchmarks/README.md); so that a set's bytes do not change with the threads per
+    process (1 under ``accelerate launch``, all cores otherwise), no forward pass runs on an odd batch. ``fn`` may return a
     tensor or a tuple of tensors.
     """
     n = len(x)

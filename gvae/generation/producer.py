@@ -1,10 +1,9 @@
 """Turning latents into the 8-bit images of a generated set, with optional filters, batch-size independent.
 
-Why fixed blocks: on the CPU (torch 2.14, 2 threads) the decoder's float output for one image changed in the
-last bit with the batch it ran in (batch 1 or 7 vs 64), and after 8-bit quantisation that flipped pixels: 2 of
-256 images at 64 px and 20 of 64 at 256 px differed between batch 7 and batch 64 in our measurements (with one
-thread they were identical: the split of the work among threads is what changes). So the decoder never sees a
-batch chosen by the user. Sample indices are split into groups
+Why fixed blocks: on a CPU with more than one thread, the decoder's float output for one image can change in
+the last bit with the batch it runs in (the split of the work among threads is what changes), and after 8-bit
+quantisation that flips pixels (benchmarks/README.md records how many). So the decoder never sees a batch
+chosen by the user. Sample indices are split into groups
 [g * BLOCK, (g + 1) * BLOCK), and every forward pass (decoder, discriminator, nearest-neighbour search) runs on
 a batch whose composition is a pure function of (seed, group): the whole group at attempt 0, then the group's
 still-rejected indices at attempt 1, 2, ... (zero-padded to a multiple of 16 rows; see

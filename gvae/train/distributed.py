@@ -7,8 +7,8 @@ process, DDP, DeepSpeed ZeRO-2/3) keeps a single code path in the training step.
 How the mode is chosen: by ``accelerate launch``. A DeepSpeed launch config sets ``ACCELERATE_USE_DEEPSPEED``
 and the ZeRO stage in the environment; we then build one DeepSpeed config per model from the recipe (micro
 batch, accumulation, clipping, precision), because no prepared dataloader tells DeepSpeed the micro batch.
-Without a GPU the process group is created with gloo (see GOTCHAS: otherwise every DeepSpeed process
-believes it is rank 0 of 1).
+Without a GPU the process group is created with gloo before DeepSpeed starts: otherwise every DeepSpeed
+process believes it is rank 0 of 1.
 """
 
 from __future__ import annotations
@@ -169,7 +169,9 @@ def build_accelerators(recipe: Recipe, two_players: bool, log_with: list | None 
         return Accelerators(g=g, d=d, deepspeed_stage=int(zero["stage"]), zero_optimization=zero)
 
     # broadcast_buffers=False: a BatchNorm discriminator under DDP otherwise fails on PyTorch >= 2.6 when the
-    # generator step runs it once more before the discriminator's backward (GOTCHAS).
+    # generator step runs it once more before the discriminator's backward: DDP rewrites the running statistics
+    # in place before each forward, and the graph of the earlier forward, which saved them, refuses to
+    # backward ("modified by an inplace operation").
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
 
     def make(trackers=None):

@@ -2,7 +2,7 @@
 
 The EMA is a plain copy of the unwrapped model made before ``prepare``; it never enters DDP or DeepSpeed.
 Under ZeRO-3 the live parameters are partitioned (shape (0,) outside a gather), so the update gathers them
-first (GOTCHAS). Buffers (BatchNorm running statistics) are copied every step, not averaged, and
+first. Buffers (BatchNorm running statistics) are copied every step, not averaged, and
 :meth:`EMA.recalibrate_batchnorm` re-estimates them for the averaged weights before the average is used.
 """
 
