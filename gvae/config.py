@@ -43,6 +43,27 @@ class DataConfig:
                "epoch_samples": (0, None)}
 
 
+@dataclass(frozen=True)
+class KindTraits:
+    """What the models of one ``model.kind`` are made of, so that code asks for the capability it means instead of
+    comparing kind names. A built model answers the same questions (``has_discriminator``, ``takes_input_noise``,
+    ``uses_feature_matching`` of :class:`gvae.models.core.GenerativeModel`); this table serves the code that
+    runs before a model exists (validation, the choice of accelerators, schedules)."""
+
+    discriminator: bool = False  # trained against a discriminator: a second player with its own optimizer
+    input_noise: bool = False  # the encoder sees x + model.input_noise * eps while training
+    feature_matching: bool = False  # the reconstruction is also measured in the discriminator's features
+
+
+KIND_TRAITS = {
+    "gvae": KindTraits(discriminator=True, input_noise=True),
+    "vae": KindTraits(),
+    "vae-dense": KindTraits(),
+    "vaegan": KindTraits(discriminator=True, feature_matching=True),
+    "colorize": KindTraits(),  # not a generative model: see gvae.colorize
+}
+
+
 @dataclass
 class ModelConfig:
     """The network. Channel width at a feature map of side s is clamp(channel_base // s, channel_min, channel_max).
@@ -77,6 +98,11 @@ class ModelConfig:
     conditional: bool = False
     class_names: list[str] = field(default_factory=list)  # filled in from the data; index = label
     class_counts: list[int] = field(default_factory=list)  # training images per class, from the data
+
+    @property
+    def traits(self) -> KindTraits:
+        """What a model of this kind is made of (see :class:`KindTraits`)."""
+        return KIND_TRAITS[self.kind]
 
     _ranges = {"latent_dim": (1, 65536), "channel_base": (1, None), "channel_min": (1, None),
                "channel_max": (1, None), "blocks_per_level": (1, 16), "kernel_size": (1, 15),
@@ -401,7 +427,7 @@ def _validate_augment(recipe: Recipe) -> None:
     repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
     if repeated:
         raise GvaeError(f"augment.policy: {repeated[0]} is listed twice")
-    if aug.policy and recipe.model.kind not in ("gvae", "vaegan"):
+    if aug.policy and not recipe.model.traits.discriminator:
         raise GvaeError(f"augment.policy: model.kind {recipe.model.kind} has no discriminator to augment for")
     if "saturation" in aug.policy and recipe.data.channels != 3:
         raise GvaeError("augment.policy: saturation is a colour op and data.channels is 1; remove it")

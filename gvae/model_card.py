@@ -107,7 +107,7 @@ def model_card(model, metadata: dict[str, Any], results: dict[str, Any] | None, 
                has_samples: bool) -> str:
     """The README.md of an exported model (Hugging Face model card: YAML front matter, then Markdown)."""
     r = model.recipe
-    opponent = " trained against a discriminator" if r.model.kind in ("gvae", "vaegan") else ""
+    opponent = " trained against a discriminator" if model.has_discriminator else ""
     intro = (f"# {r.name}\n\nA `{r.model.kind}` model of {r.data.resolution} px images trained with gvae: "
              f"an encoder q(z|x) and a generator p(x|z){opponent}, used to generate synthetic training images.")
     parts = [_front_matter(r), intro]

@@ -13,6 +13,7 @@ import gvae
 from gvae.config import AugmentConfig, LossConfig, recipe_from_dict
 from gvae.data import encode_png, write_shard
 from gvae.errors import GvaeError
+from gvae.models import AEOutput
 from gvae.models.augment import (
     OPS,
     DiscriminatorAugment,
@@ -22,7 +23,6 @@ from gvae.models.augment import (
     cut_out,
     translate,
 )
-from gvae.models.gvae import AEOutput
 from gvae.models.losses import discriminator_loss, generator_loss
 from gvae.train.adaptive_augment import AdaptiveProbability
 from gvae.train.loop import Trainer, train
@@ -156,7 +156,7 @@ def test_both_losses_show_the_discriminator_only_augmented_images():
     x = torch.rand(2, 1, 4, 4)
     out, disc = fake_output(x), LinearDisc()
     before = [t.clone() for t in (x, out.recon, out.fake)]
-    generator_loss(out, x, disc, LossConfig(), 1.0, "gvae", augment=doubled)
+    generator_loss(out, x, disc, LossConfig(), 1.0, feature_matching=False, augment=doubled)
     discriminator_loss(disc, x, out, LossConfig(), augment=doubled)
     assert torch.equal(disc.seen[0], 2 * torch.cat([out.recon, out.fake]))
     assert torch.equal(disc.seen[1], 2 * torch.cat([x, out.recon, out.fake]))

@@ -123,7 +123,7 @@ def test_every_kind_takes_labels_through_a_training_step(kind):
     out = model.ae(x, z_prior, 0.05, labels, prior_labels)
     assert out.recon.shape == x.shape
     assert out.fake_labels is prior_labels
-    loss, _ = generator_loss(out, x, model.disc, LossConfig(), 1.0, kind, labels=labels)
+    loss, _ = generator_loss(out, x, model.disc, LossConfig(), 1.0, model.uses_feature_matching, labels=labels)
     if model.disc is not None:
         loss = loss + discriminator_loss(model.disc, x, out, LossConfig(), labels=labels)[0]
     loss.backward()

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from gvae.config import LossConfig
-from gvae.models.gvae import AEOutput
+from gvae.models import AEOutput
 from gvae.models.losses import discriminator_loss
 from gvae.train import checkpoint as ckpt
 from gvae.train.diagnostics import active_units, aggregate_posterior, last_weight, term_gradient_norms

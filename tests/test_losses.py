@@ -101,7 +101,7 @@ def test_generator_loss_without_discriminator_is_the_negative_elbo():
     model = narrow_model("vae")
     x = images(3, 1, 32)
     out = model.ae(x, None, 0.0)
-    total, terms = generator_loss(out, x, None, LossConfig(), beta=0.5, kind="vae")
+    total, terms = generator_loss(out, x, None, LossConfig(), beta=0.5, feature_matching=False)
     expected = -out.log_px_z.mean() + 0.5 * gvae_kl(out.mu, out.logvar).mean()
     torch.testing.assert_close(total, expected)
     assert set(terms) == {"nll", "kl", "bpd", "total"}
@@ -129,7 +129,8 @@ def test_adversarial_loss_reaches_encoder_and_generator_but_not_the_frozen_discr
     out = model.ae(x, torch.randn(2, 8), 0.05)
     only_adversarial = LossConfig(pixel_weight=0.0, beta=0.0, feature_weight=0.0, adv_weight=1.0)
     model.disc.requires_grad_(False)
-    loss, _ = generator_loss(out, x, model.disc, only_adversarial, beta=0.0, kind=kind)
+    loss, _ = generator_loss(out, x, model.disc, only_adversarial, beta=0.0,
+                             feature_matching=model.uses_feature_matching)
     loss.backward()
     assert all(p.grad is None for p in model.disc.parameters())
     assert _grads(model.ae.encoder) and _grads(model.ae.generator)
@@ -141,7 +142,8 @@ def test_vaegan_feature_term_compares_discriminator_features_with_real_ones_held
     x = images(2, 1, 32).requires_grad_(True)
     out = model.ae(x.detach(), torch.randn(2, 8), 0.0)
     only_features = LossConfig(pixel_weight=0.0, beta=0.0, feature_weight=1.0, adv_weight=0.0)
-    loss, terms = generator_loss(out, x, model.disc, only_features, beta=0.0, kind="vaegan")
+    loss, terms = generator_loss(out, x, model.disc, only_features, beta=0.0,
+                                   feature_matching=model.uses_feature_matching)
     expected = 0.5 * (model.disc(out.recon)[1] - model.disc(x)[1]).square().mean()
     torch.testing.assert_close(terms["feature"], expected.detach())
     torch.testing.assert_close(loss, 1024 * expected)  # per pixel value: x D = 32 * 32

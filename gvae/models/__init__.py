@@ -1,5 +1,5 @@
-"""Models: the GVAE and its baselines behind one interface (:class:`GenerativeModel`), their likelihoods and
-losses, and safetensors weights.
+"""Models: the GVAE and its baselines behind one interface (:class:`GenerativeModel`, in
+:mod:`gvae.models.core`), their likelihoods and losses, and safetensors weights.
 
 ``build_model(recipe)`` reads ``recipe.data.resolution``, ``recipe.data.channels`` and ``recipe.model``.
 """
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from gvae.config import Recipe
 from gvae.errors import GvaeError
-from gvae.models.baselines import build_dense_vae, build_vae, build_vaegan
-from gvae.models.gvae import AEOutput, Autoencoder, GenerativeModel, build_gvae
+from gvae.models.baselines import build_conv_baseline, build_dense_vae
+from gvae.models.core import AEOutput, Autoencoder, GenerativeModel
+from gvae.models.gvae import build_gvae
 from gvae.models.weights import load_weights, save_weights
 
-BUILDERS = {"gvae": build_gvae, "vae": build_vae, "vae-dense": build_dense_vae, "vaegan": build_vaegan}
+BUILDERS = {"gvae": build_gvae, "vae": build_conv_baseline, "vae-dense": build_dense_vae,
+            "vaegan": build_conv_baseline}
 
 
 def build_model(recipe: Recipe) -> GenerativeModel:

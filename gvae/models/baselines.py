@@ -11,18 +11,15 @@
 from __future__ import annotations
 
 from gvae.config import Recipe
+from gvae.models.core import GenerativeModel, build_conv_model, build_model_of
 from gvae.models.encoder import DenseEncoder
 from gvae.models.generator import DenseGenerator
-from gvae.models.gvae import GenerativeModel, build_conv_model, build_model_of
 
 
-def build_vae(recipe: Recipe) -> GenerativeModel:
-    return build_conv_model(recipe, with_disc=False, latent_noise=0.0)
-
-
-def build_vaegan(recipe: Recipe) -> GenerativeModel:
-    return build_conv_model(recipe, with_disc=True, latent_noise=0.0)
+def build_conv_baseline(recipe: Recipe) -> GenerativeModel:
+    """``vae`` and ``vaegan``: the GVAE's ResNet pair without noise; the kind's traits add vaegan's discriminator."""
+    return build_conv_model(recipe, latent_noise=0.0)
 
 
 def build_dense_vae(recipe: Recipe) -> GenerativeModel:
-    return build_model_of(recipe, DenseEncoder, DenseGenerator, with_disc=False, latent_noise=0.0)
+    return build_model_of(recipe, DenseEncoder, DenseGenerator, latent_noise=0.0)

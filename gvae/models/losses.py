@@ -5,7 +5,7 @@ The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or Dee
 forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
-    generator_loss(out, x, disc, loss_cfg, beta, kind, labels=None) -> (total, terms)
+    generator_loss(out, x, disc, loss_cfg, beta, feature_matching, labels=None) -> (total, terms)
     generator_term_weights(loss_cfg, beta, dims) -> {"nll": ..., "kl": ..., "feature": ..., "adv": ...}
     discriminator_loss(disc, x, out, loss_cfg, labels=None) -> (total, terms)
 
@@ -41,7 +41,7 @@ from torch import nn
 
 from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.config import LossConfig, Recipe
-from gvae.models.gvae import AEOutput
+from gvae.models.core import AEOutput
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -60,13 +60,14 @@ def _ramp(step: int, steps: int) -> float:
 
 
 def schedule_values(recipe: Recipe, step: int) -> dict[str, float]:
-    """The scheduled values at ``step``: input noise sigma_x (annealed to 0; gvae only) and the KL weight beta."""
+    """The scheduled values at ``step``: input noise sigma_x (annealed to 0; 0 for a kind that takes none) and the
+    KL weight beta."""
     model = recipe.model
     noise = model.input_noise
     anneal_steps = input_noise_anneal_steps(recipe)
     if anneal_steps:
         noise *= 1.0 - _ramp(step, anneal_steps)
-    return {"input_noise": noise if model.kind == "gvae" else 0.0,
+    return {"input_noise": noise if model.traits.input_noise else 0.0,
             "beta": recipe.loss.beta * _ramp(step, kl_warmup_steps(recipe))}
 
 
@@ -90,13 +91,14 @@ def _judged_labels(labels: torch.Tensor | None, out: AEOutput, with_real: bool) 
 
 
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
-                   kind: str, labels: torch.Tensor | None = None,
+                   feature_matching: bool, labels: torch.Tensor | None = None,
                    augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
 
     NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
-    adv_weight * D * (non-saturating or hinge loss on cat(recon, fake)). For ``vaegan``, the real images go
-    through the same forward and the reconstruction is also measured in the discriminator's features,
+    adv_weight * D * (non-saturating or hinge loss on cat(recon, fake)). With ``feature_matching`` (the model's
+    ``uses_feature_matching``: vaegan), the real images go through the same forward and the reconstruction is
+    also measured in the discriminator's features,
     feature_weight * D * 0.5 * mean((f(recon) - f(x))^2): a unit-variance Gaussian in feature space (Larsen et
     al., 2016), per feature, with the real features detached so that only the autoencoder moves; there each
     real image and its reconstruction get the same augmentation, so the features compare like with like.
@@ -109,7 +111,7 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     terms = {"nll": nll, "kl": kl, "bpd": nll / (dims * math.log(2))}
     if disc is not None:
         fakes = [out.recon] if out.fake is None else [out.recon, out.fake]
-        with_real = kind == "vaegan"
+        with_real = feature_matching
         shown = [x, *fakes] if with_real else fakes
         logits, features = disc(_augmented(augment, torch.cat(shown), len(shown) if with_real else 1),
                                 _judged_labels(labels, out, with_real))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gvae.models.gvae import AEOutput
+from gvae.models.core import AEOutput
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z|x]) above this counts as active
 

@@ -96,8 +96,8 @@ class Trainer:
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.progress = progress
-        kind_has_disc = recipe.model.kind in ("gvae", "vaegan")
-        self.accs: Accelerators = build_accelerators(recipe, two_players=kind_has_disc,
+        # the accelerators come before the model (see build_accelerators), so the recipe's kind answers here
+        self.accs: Accelerators = build_accelerators(recipe, two_players=recipe.model.traits.discriminator,
                                                      log_with=trackers.log_with(recipe, self.run_dir))
         acc = self.accs.main
         self.device = acc.device
@@ -117,7 +117,7 @@ class Trainer:
         self.opt_g = make_optimizer(self.model.ae.parameters(), recipe, recipe.optim.lr)
         self.ae, self.opt_g = self.accs.prepare_g(self.model.ae, self.opt_g)
         self.disc = self.opt_d = None
-        if kind_has_disc:
+        if self.model.has_discriminator:
             self.opt_d = make_optimizer(self.model.disc.parameters(), recipe, recipe.optim.d_lr)
             self.disc, self.opt_d = self.accs.prepare_d(self.model.disc, self.opt_d)
         self.ema.model.to(self.device)
@@ -295,7 +295,8 @@ class Trainer:
             labels, prior_labels = self._labels(y, z_prior is not None)
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
-                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"], r.model.kind,
+                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"],
+                                             self.model.uses_feature_matching,
                                              labels=labels, augment=self.augment)
                 if diagnose and i == len(micro) - 1:
                     weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
