@@ -12,9 +12,9 @@ def load(run_or_checkpoint, ema: bool = True, device="cpu"):
     A run directory resolves to its newest complete checkpoint. ``ema=True`` loads the exponential moving
     average of the weights, which is what samples, generation and evaluation use.
     """
-    from gvae.train.checkpoint import load_model
+    from gvae.loading import load_trained
 
-    return load_model(run_or_checkpoint, ema=ema, device=device)
+    return load_trained(run_or_checkpoint, ema=ema, device=device).model
 
 
 __all__ = ["GvaeError", "load", "__version__"]

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-import gvae
 from gvae import metrics as M
+from gvae.config import Recipe
 from gvae.data import load_images
 from gvae.errors import GvaeError
 from gvae.fileio import write_json_atomic
+from gvae.loading import load_trained
 from gvae.metrics.utility import LabelledImages, UtilitySettings, utility_scores
 from gvae.utility import class_names_of, model_source
 
@@ -425,13 +426,12 @@ class Protocol:
                                steps=self.utility_steps, temperature=self.temperature)
 
 
-def _train_spec(protocol: Protocol, model) -> str:
+def _train_spec(protocol: Protocol, recipe: Recipe) -> str:
     if protocol.train_data:
         return protocol.train_data
     if Path(protocol.data).is_dir():
         return protocol.data
-    recipe = getattr(model, "recipe", None)
-    if recipe is None or not recipe.data.train:
+    if not recipe.data.train:
         raise GvaeError("memorization and utility need training images; give --train-data")
     return recipe.data.train
 
@@ -473,7 +473,8 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     explicit = "all" not in {name.strip() for name in protocol.metrics.split(",")}
     utility = protocol.utility_settings() if "utility" in names else None  # bad settings fail before loading
     skipped: dict[str, str] = {}
-    model = gvae.load(source, ema=True, device=device)
+    loaded = load_trained(source, ema=True, device=device)
+    model = loaded.model
     check_memory(protocol, model, max_memory_gib)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:
@@ -490,7 +491,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     train = train_labels = None
     if any(METRICS[n].needs_train for n in names):
         try:
-            train, train_labels = load_images(_train_spec(protocol, model), split="train", limit=protocol.num_train)
+            train, train_labels = load_images(_train_spec(protocol, loaded.recipe), split="train", limit=protocol.num_train)
         except GvaeError as err:
             if explicit:
                 raise
@@ -502,7 +503,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
                        train_labels=train_labels, class_names=class_names_of(protocol.data), utility=utility)
     model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels",
                                                         "class_names")}
-    return {"checkpoint": str(getattr(model, "checkpoint_path", source)), "data": protocol.data,
+    return {"checkpoint": str(loaded.checkpoint), "data": protocol.data,
             "protocol": {**asdict(protocol), "evaluated": names, "world_size": _rank_world()[1], "model": model_info},
             "metrics": results, "skipped": skipped}
 

@@ -23,9 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gvae.config import Recipe
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file, write_json_atomic, write_text_atomic
-from gvae.train.checkpoint import EMA_WEIGHTS, STEP_DIR, WEIGHTS, resolve_checkpoint
+from gvae.loading import CONFIG, EMA_WEIGHTS, STEP_DIR, WEIGHTS, LoadedModel, load_trained, resolve_checkpoint
 
 RESULTS = "results.json"
 SAMPLES = "samples.png"
@@ -40,11 +41,11 @@ def run_directory_of(checkpoint: Path) -> Path | None:
     return None
 
 
-def _class_names(recipe) -> list[str] | None:
+def _class_names(recipe: Recipe) -> list[str] | None:
     """The model's own class names (a conditional model carries them), else the training data's label names."""
     from gvae.data import read_dataset_info
 
-    if getattr(recipe.model, "class_names", None):
+    if recipe.model.class_names:
         return list(recipe.model.class_names)
     try:
         info = read_dataset_info(recipe.data.train) if recipe.data.train else None
@@ -85,8 +86,6 @@ def export(run_or_checkpoint: str | Path, out: str | Path, results: str | Path |
     appears whole or not at all. ``results`` defaults to the run's results.json; ``repo_id`` fills the model
     card's usage lines. Returns ``out``.
     """
-    import gvae
-
     checkpoint = resolve_checkpoint(run_or_checkpoint)
     run_dir = run_directory_of(checkpoint)
     out = Path(out)
@@ -95,11 +94,11 @@ def export(run_or_checkpoint: str | Path, out: str | Path, results: str | Path |
     results_path = Path(results) if results else (run_dir / RESULTS if run_dir else checkpoint / RESULTS)
     if results and not results_path.is_file():
         raise GvaeError(f"--results {results_path} does not exist")
-    model = gvae.load(checkpoint)  # refuses damaged or diverged weights before anything is written
+    loaded = load_trained(checkpoint)  # refuses damaged or diverged weights before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _fill(staging, checkpoint, run_dir, model, _read_results(results_path), repo_id)
+        _fill(staging, loaded, run_dir, _read_results(results_path), repo_id)
         if out.exists():
             out.rmdir()
         os.replace(staging, out)
@@ -108,20 +107,21 @@ def export(run_or_checkpoint: str | Path, out: str | Path, results: str | Path |
     return out
 
 
-def _fill(folder: Path, checkpoint: Path, run_dir: Path | None, model, results: dict | None, repo_id: str) -> None:
+def _fill(folder: Path, loaded: LoadedModel, run_dir: Path | None, results: dict | None, repo_id: str) -> None:
     from gvae import __version__
     from gvae.model_card import model_card
 
+    checkpoint = loaded.checkpoint
     weights = [name for name in (WEIGHTS, EMA_WEIGHTS) if (checkpoint / name).is_file()]
-    for name in [*weights, "config.yaml"]:
+    for name in [*weights, CONFIG]:
         shutil.copyfile(checkpoint / name, folder / name)
     grid = _newest_grid(run_dir) or (checkpoint / SAMPLES if (checkpoint / SAMPLES).is_file() else None)
     if grid is not None:
         shutil.copyfile(grid, folder / SAMPLES)
     if results is not None:
         write_json_atomic(folder / RESULTS, results)
-    metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(model.recipe),
+    metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(loaded.recipe),
                 "sha256": {name: sha256_file(folder / name) for name in weights}}
     write_json_atomic(folder / METADATA, metadata, sort_keys=True)
-    write_text_atomic(folder / "README.md", model_card(model, metadata, results, repo_id,
-                                                      has_samples=grid is not None))
+    write_text_atomic(folder / "README.md", model_card(loaded.model, metadata, results, repo_id,
+                                                             has_samples=grid is not None))

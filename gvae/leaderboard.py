@@ -107,7 +107,7 @@ def _cached(path: Path, run: str, protocol: Protocol) -> dict | None:
     if any(recorded.get(k, defaults[k]) != v for k, v in asdict(protocol).items()):
         return None
     if Path(run).exists():
-        from gvae.train.checkpoint import resolve_checkpoint
+        from gvae.loading import resolve_checkpoint
 
         if str(resolve_checkpoint(run)) != results.get("checkpoint"):
             return None

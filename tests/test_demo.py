@@ -9,7 +9,7 @@ from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.cli import cli
 from gvae.demo import FULL, QUICK, _check_same_run, demo_recipe
 from gvae.errors import GvaeError
-from gvae.train.checkpoint import list_checkpoints
+from gvae.loading import list_checkpoints
 from tests.test_report import embedded_pngs
 
 

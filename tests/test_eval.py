@@ -2,16 +2,18 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
-import gvae
 import gvae.evaluate as ev
 from gvae.cli import cli
+from gvae.config import Recipe
 from gvae.errors import GvaeError
+from gvae.loading import EMA_WEIGHTS, LoadedModel
 from gvae.metrics import resolve_features, save_classifier
 from gvae.metrics.features import ClassifierShape, DomainClassifier
 
@@ -40,6 +42,12 @@ class TinyModel(nn.Module):
 
     def sample(self, n, generator=None, temperature=1.0):
         return self.decode(torch.randn(n, LATENT, generator=generator) * temperature)
+
+
+def serve(monkeypatch, model) -> None:
+    """Make the eval runner load ``model`` from any source, as a checkpoint with a default recipe would be."""
+    monkeypatch.setattr(ev, "load_trained", lambda source, ema=True, device="cpu": LoadedModel(
+        model, Recipe(), Path(source), Path(source) / EMA_WEIGHTS))
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +140,7 @@ def test_cli_help_lists_every_registered_metric():
 
 
 def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model, real):
-    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    serve(monkeypatch, model)
     monkeypatch.setattr(ev, "load_images", lambda spec, split="val", limit=None: (real[:limit], torch.zeros(0)))
     out = tmp_path / "results.json"
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "data/x", "--num-samples", "30", "--iwae-k", "2",
@@ -147,7 +155,7 @@ def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model
 
 def test_default_metrics_on_a_small_held_out_set_compute_what_they_can(monkeypatch, tmp_path, model, real):
     """40 held-out images: memorization (which needs 100) is skipped with its reason, the rest computed."""
-    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    serve(monkeypatch, model)
     monkeypatch.setattr(ev, "load_images", lambda spec, split="val", limit=None: (real[:40], torch.zeros(0)))
     results = ev.run_evaluation("runs/x", ev.Protocol(data="d", num_samples=30, iwae_k=2, msssim_pairs=20,
                                                       train_data="t"))
@@ -169,7 +177,7 @@ def test_cli_unknown_metric_is_a_one_line_error():
 
 def test_an_evaluation_that_would_not_fit_in_memory_is_refused_before_drawing(monkeypatch, tmp_path, model):
     """1,000 + 10,000 + 20,000 images of 1x16x16 float32 are 0.03 GiB: over a 0.01 GiB bound, refused."""
-    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": model)
+    serve(monkeypatch, model)
     monkeypatch.setattr(ev, "load_images", lambda *a, **k: pytest.fail("images were read"))
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "d", "--max-memory", "0.01",
                                       "--out", str(tmp_path / "r.json")])

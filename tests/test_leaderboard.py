@@ -88,7 +88,7 @@ def test_missing_or_stale_results_are_evaluated_and_cached(suite_file, tmp_path,
     stale.write_text(json.dumps(doc))
     for run in ("runs/vae-s0", "runs/gvae-s1"):
         (tmp_path / run).mkdir(parents=True)  # the runs exist, so they can be evaluated
-    monkeypatch.setattr("gvae.train.checkpoint.resolve_checkpoint", lambda run: f"{run}/checkpoints/step-00000100")
+    monkeypatch.setattr("gvae.loading.resolve_checkpoint", lambda run: f"{run}/checkpoints/step-00000100")
     calls = []
 
     def evaluate_run(run, protocol):

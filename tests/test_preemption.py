@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gvae.train.checkpoint import list_checkpoints
+from gvae.loading import list_checkpoints
 from tests.train_helpers import phantom_data, tiny_recipe_file
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-import gvae
 import gvae.evaluate as ev
 from gvae import leaderboard
 from gvae.cli import cli
@@ -31,6 +30,7 @@ from gvae.metrics.utility import (
     utility_scores,
 )
 from gvae.utility import load_real, model_source, read_synthetic
+from tests.test_eval import serve
 
 CLASSES, RES = 4, 16
 NAMES = ("T-shirt/top", "Trouser", "Bag", "Ankle boot")
@@ -377,7 +377,7 @@ def test_shipped_utility_suite_measures_the_fmnist_small_runs_at_k_10_and_100():
 
 def test_cli_eval_run_metrics_utility_scores_the_models_own_variations(monkeypatch, tmp_path, data_and_set):
     data, _ = data_and_set
-    monkeypatch.setattr(gvae, "load", lambda source, ema=True, device="cpu": IdentityCoder())
+    serve(monkeypatch, IdentityCoder())
     out = tmp_path / "results.json"
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", data, "--metrics", "utility", "--utility-k", "2",
                                       "--utility-seeds", "1", "--utility-steps", "20", "--out", str(out)])

@@ -17,9 +17,9 @@ from gvae.colorize.model import Colorizer
 from gvae.colorize.yiq import luminance, rebuild_rgb
 from gvae.config import recipe_from_yaml_text
 from gvae.errors import GvaeError
+from gvae.loading import CONFIG, WEIGHTS, resolve_checkpoint
 from gvae.metrics import standard_error
 from gvae.metrics.reconstruction import reconstruction_errors
-from gvae.train.checkpoint import WEIGHTS, resolve_checkpoint
 
 
 def load_colorizer(run_or_checkpoint: str | Path) -> Colorizer:
@@ -28,7 +28,7 @@ def load_colorizer(run_or_checkpoint: str | Path) -> Colorizer:
 
     checkpoint = resolve_checkpoint(run_or_checkpoint)
     try:
-        recipe = recipe_from_yaml_text((checkpoint / "config.yaml").read_text(encoding="utf-8"))
+        recipe = recipe_from_yaml_text((checkpoint / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise GvaeError(f"{checkpoint}: its config.yaml is damaged ({err}); use another checkpoint") from None
     if recipe.model.kind != "colorize":

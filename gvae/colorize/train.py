@@ -22,6 +22,7 @@ from gvae.colorize.yiq import rgb_to_yiq
 from gvae.config import Recipe
 from gvae.data import TrainLoader
 from gvae.fileio import lock_for_main_process, write_text_atomic
+from gvae.loading import CONFIG, WEIGHTS, is_checkpoint, step_dir_name
 from gvae.train import checkpoint as ckpt
 from gvae.train import trackers
 from gvae.train.monitor import Monitor
@@ -41,8 +42,8 @@ def _save(net: Colorizer, recipe: Recipe, run_dir: Path, step: int) -> Path:
 
     tmp = ckpt.temp_dir(run_dir, step)
     tmp.mkdir(parents=True, exist_ok=True)
-    save_weights(net, tmp / ckpt.WEIGHTS)
-    (tmp / "config.yaml").write_text(recipe.to_yaml())
+    save_weights(net, tmp / WEIGHTS)
+    (tmp / CONFIG).write_text(recipe.to_yaml())
     return ckpt.publish(run_dir, step, recipe.train.keep_checkpoints)
 
 
@@ -53,9 +54,9 @@ def train_colorizer(recipe: Recipe, run_dir: str | Path, progress: bool = True) 
     run_dir = Path(run_dir)
     check_data(recipe)
     steps = recipe.train.max_steps
-    final = run_dir / "checkpoints" / ckpt.step_dir_name(steps)
+    final = run_dir / "checkpoints" / step_dir_name(steps)
     with lock_for_main_process(run_dir, "gvae train"):
-        if ckpt.is_checkpoint(final):
+        if is_checkpoint(final):
             return {"step": steps, "checkpoint": str(final), "last": {}, "main_process": True, "stopped_by": None}
         ckpt.remove_incomplete(run_dir)
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # an interrupted run's log: this one restarts at 0

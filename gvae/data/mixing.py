@@ -62,11 +62,11 @@ class ModelSamples(Dataset):
     """
 
     def __init__(self, model: Any, seed: int = 0, temperature: float = 1.0, label: int = -1, cache_groups: int = 64):
-        import gvae
         from gvae.generation.classes import prior_latents
         from gvae.generation.producer import Producer
+        from gvae.loading import load_trained
 
-        model = gvae.load(model) if isinstance(model, str) else model
+        model = load_trained(model).model if isinstance(model, str) else model
         self.producer = Producer(model, prior_latents(model, seed, temperature)[0])  # classes: as generate draws
         self.label, self.cache_groups = label, cache_groups
         self._groups: OrderedDict[int, list[tuple[np.ndarray, int]]] = OrderedDict()

@@ -30,7 +30,7 @@ from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
 from gvae.generation.store import FORMATS, OutputDir
-from gvae.train.checkpoint import EMA_WEIGHTS, WEIGHTS
+from gvae.loading import LoadedModel, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,15 @@ def _distribution() -> tuple[Any, torch.device]:
 
 def generate(config: GenerateConfig) -> dict[str, Any]:
     """Write (or finish, or extend) the set ``config`` describes; returns its manifest (on every rank)."""
-    import gvae
-
     _validate(config)
     state, device = _distribution()
-    model = gvae.load(config.source, ema=config.ema, device=device)
-    checkpoint = Path(model.checkpoint_path)
-    weights = checkpoint / (EMA_WEIGHTS if config.ema and (checkpoint / EMA_WEIGHTS).is_file() else WEIGHTS)
+    loaded = load_trained(config.source, ema=config.ema, device=device)
+    model = loaded.model
     latents, num, from_data, label_names, labels = _latent_source(config, model)
     memorization, train_id = _memorization_filter(config, model)
     filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
                "train_data_sha256": train_id}
-    identity = {"checkpoint_sha256": sha256_file(weights), "ema": weights.name == EMA_WEIGHTS, "seed": config.seed,
+    identity = {"checkpoint_sha256": sha256_file(loaded.weights), "ema": loaded.ema, "seed": config.seed,
                 "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
                 "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels}
     out = OutputDir(config.out, identity)
@@ -129,7 +126,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     state.wait_for_everyone()
     if state.is_main_process:
         shards = out.collect(num_shards)
-        manifest = _manifest(config, model, identity, num, shards, producer, memorization, label_names)
+        manifest = _manifest(config, loaded, identity, num, shards, producer, memorization, label_names)
         out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
     state.wait_for_everyone()
     return json.loads((Path(config.out) / "manifest.json").read_text())
@@ -220,8 +217,8 @@ def _label_totals(shards: list[dict[str, Any]]) -> dict[int, int]:
     return dict(sorted(totals.items()))
 
 
-def _manifest(config: GenerateConfig, model, identity: dict[str, Any], num: int, shards: list[dict[str, Any]],
-              producer: Producer, memorization: Memorization | None,
+def _manifest(config: GenerateConfig, loaded: LoadedModel, identity: dict[str, Any], num: int,
+              shards: list[dict[str, Any]], producer: Producer, memorization: Memorization | None,
               label_names: list[str] | None) -> dict[str, Any]:
     """The manifest; ``class_counts`` maps each class name (else label) to its samples, {} when unlabelled."""
     rejected = {key: sum(s["rejected"][key] for s in shards) for key in ("realism", "memorization")}
@@ -231,7 +228,7 @@ def _manifest(config: GenerateConfig, model, identity: dict[str, Any], num: int,
                "train_images": 0 if memorization is None else len(memorization.reference),
                "rejected": rejected, "candidates": num + sum(rejected.values())}
     from_data = None if identity["from_data"] is None else {**identity["from_data"], "data": config.from_data}
-    return {"checkpoint": str(Path(model.checkpoint_path).resolve()), **identity, "recipe": model.recipe.to_dict(),
+    return {"checkpoint": str(loaded.checkpoint.resolve()), **identity, "recipe": loaded.recipe.to_dict(),
             "count": num, "from_data": from_data, "filters": filters, "gvae_version": __version__,
             "class_counts": {_class_name(label, label_names): n for label, n in _label_totals(shards).items()},
             "shards": shards}

@@ -164,14 +164,15 @@ def _held_out(recipe, limit: int) -> views.HeldOut:
 
 def _model_sections(run_dir: Path, num_images: int, max_codes: int, device: str) -> tuple[list[Section], str | None]:
     """Reconstructions, interpolation and latent scatter; (notes in their place, None) when no model loads."""
-    import gvae
+    from gvae.loading import load_trained
 
     titles = ("Reconstructions", "Latent interpolation", "Latent space", "Samples per class")
     try:
-        model = gvae.load(run_dir, ema=True, device=device)
-        held = _held_out(model.recipe, max_codes)
+        loaded = load_trained(run_dir, ema=True, device=device)
+        held = _held_out(loaded.recipe, max_codes)
     except (GvaeError, OSError) as err:
         return [Section(title, note(f"Not available: {err}")) for title in titles], None
+    model = loaded.model
     n = min(num_images, len(held.images))
     pairs = views.reconstructions(model, held.images[:n], held.labels[:n])
     recon = figure(figures.image_png(pairs, nrow=n, scale=2),
@@ -191,7 +192,7 @@ def _model_sections(run_dir: Path, num_images: int, max_codes: int, device: str)
                      "latent scatter")
     sections = [Section(titles[0], recon), Section(titles[1], interp), Section(titles[2], scatter),
                 Section(titles[3], _class_rows(model))]
-    return sections, str(model.checkpoint_path)
+    return sections, str(loaded.checkpoint)
 
 
 def _class_rows(model) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 from gvae.config import load_recipe
 from gvae.errors import GvaeError
 from gvae.fileio import write_json_atomic
+from gvae.loading import is_checkpoint, step_dir_name
 from gvae.sweep.spec import TRAIN_PREFIX, RunSpec, Sweep
-from gvae.train.checkpoint import is_checkpoint, step_dir_name
 
 RESULT = "sweep-result.json"
 

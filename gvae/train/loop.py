@@ -45,6 +45,7 @@ from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
 from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_atomic
+from gvae.loading import CONFIG, EMA_WEIGHTS, WEIGHTS, list_checkpoints, resolve_checkpoint, step_dir_name
 from gvae.models import build_model
 from gvae.models.conditioning import with_data_classes
 from gvae.models.losses import discriminator_loss, generator_loss, generator_term_weights, schedule_values
@@ -143,7 +144,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_incomplete(self.run_dir)
         acc.wait_for_everyone()
-        existing = ckpt.list_checkpoints(self.run_dir)
+        existing = list_checkpoints(self.run_dir)
         if resume == "none":
             if existing:
                 raise GvaeError(f"{self.run_dir} already has checkpoints; use --resume auto to continue it, "
@@ -152,7 +153,7 @@ class Trainer:
         elif resume == "auto":
             found = existing[-1] if existing else None
         else:
-            found = ckpt.resolve_checkpoint(resume)
+            found = resolve_checkpoint(resume)
         return found
 
     def _describe_run(self) -> None:
@@ -186,7 +187,7 @@ class Trainer:
         self.accs.g.load_state(str(path / "state" / "g"))
         if self.disc is not None:
             self.accs.d.load_state(str(path / "state" / "d"))
-        load_weights(self.ema.model, path / ckpt.EMA_WEIGHTS)
+        load_weights(self.ema.model, path / EMA_WEIGHTS)
         self.step, self.bad_steps = state["step"], state["bad_steps"]
         if self.adaptive is not None and "augment" in state:
             self.adaptive.load_state_dict(state["augment"])
@@ -207,16 +208,16 @@ class Trainer:
         ckpt.write_json(tmp / f"loader-{self.rank}.json", self.loader.state_dict())
         with self._gathered():
             if acc.is_main_process:
-                save_weights(self.model, tmp / ckpt.WEIGHTS)
+                save_weights(self.model, tmp / WEIGHTS)
         if acc.is_main_process:
             self._calibrate_ema()
-            save_weights(self.ema.model, tmp / ckpt.EMA_WEIGHTS)
-            (tmp / "config.yaml").write_text(self.recipe.to_yaml())
+            save_weights(self.ema.model, tmp / EMA_WEIGHTS)
+            (tmp / CONFIG).write_text(self.recipe.to_yaml())
             adaptive = {} if self.adaptive is None else {"augment": self.adaptive.state_dict()}
             ckpt.write_json(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
                                                    "world_size": self.world, **adaptive})
         acc.wait_for_everyone()
-        final = self.run_dir / "checkpoints" / ckpt.step_dir_name(self.step)
+        final = self.run_dir / "checkpoints" / step_dir_name(self.step)
         if acc.is_main_process:
             final = ckpt.publish(self.run_dir, self.step, self.recipe.train.keep_checkpoints)
         acc.wait_for_everyone()
@@ -440,7 +441,7 @@ class Trainer:
                     self.save_checkpoint()
                 if stop.agreed(acc):
                     break
-            if self.checkpoint is None or self.checkpoint.name != ckpt.step_dir_name(self.step):
+            if self.checkpoint is None or self.checkpoint.name != step_dir_name(self.step):
                 self.save_checkpoint()
             if stop.received is None:
                 self.save_samples()
