@@ -32,9 +32,23 @@ import torch.distributed as dist
 from gvae import metrics as M
 from gvae.config import Recipe
 from gvae.data import load_images
+from gvae.defaults import (
+    EVAL_BATCH_SIZE,
+    EVAL_IWAE_K,
+    EVAL_NUM_REAL,
+    EVAL_NUM_SAMPLES,
+    EVAL_NUM_TRAIN,
+    MSSSIM_PAIRS,
+    UTILITY_KS,
+    UTILITY_MIX_RATIO,
+    UTILITY_SEEDS,
+    UTILITY_STEPS,
+    UTILITY_SYNTHETIC_PER_CLASS,
+)
 from gvae.errors import GvaeError
 from gvae.fileio import write_json_atomic
 from gvae.loading import load_trained
+from gvae.metrics.fidelity import ISC_SPLITS, KID_SUBSETS, PRC_NEIGHBORHOOD
 from gvae.metrics.utility import LabelledImages, UtilitySettings, utility_scores
 from gvae.utility import class_names_of, model_source
 
@@ -56,7 +70,7 @@ class EvalInputs:
     iwae_k: int
     dims: int
     features: M.Features | None = None
-    msssim_pairs: int = 1000
+    msssim_pairs: int = MSSSIM_PAIRS
     mmd_subsets: int = 10
     device: torch.device = torch.device("cpu")
     fidelity: tuple[str, ...] = ()  # the torch-fidelity metrics chosen: computed together, once
@@ -164,11 +178,14 @@ def _fidelity(which: str) -> Callable[[EvalInputs], dict[str, dict]]:
         if which == "fid":
             return {"fid": _entry(r["fid"], None, n, "FID", "lower", **common)}
         if which == "kid":
-            return {"kid": _entry(r["kid"], r["kid_std"], n, "KID", "lower", std_of="std over 100 subsets", **common)}
+            return {"kid": _entry(r["kid"], r["kid_std"], n, "KID", "lower", std_of=f"std over {KID_SUBSETS} subsets",
+                                  **common)}
         if which == "isc":
-            return {"isc": _entry(r["isc"], r["isc_std"], n, "IS", "higher", std_of="std over 10 splits", **common)}
-        return {"precision": _entry(r["precision"], None, n, "fraction", "higher", k=3, **common),
-                "recall": _entry(r["recall"], None, n, "fraction", "higher", k=3, **common)}
+            return {"isc": _entry(r["isc"], r["isc_std"], n, "IS", "higher", std_of=f"std over {ISC_SPLITS} splits",
+                                  **common)}
+        k = PRC_NEIGHBORHOOD
+        return {"precision": _entry(r["precision"], None, n, "fraction", "higher", k=k, **common),
+                "recall": _entry(r["recall"], None, n, "fraction", "higher", k=k, **common)}
 
     return compute
 
@@ -348,7 +365,7 @@ def _held_out_labels(model, real: torch.Tensor, labels: torch.Tensor | None) -> 
 @torch.no_grad()
 def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None, metrics: list[str],
              num_samples: int, iwae_k: int, seed: int, features: M.Features | None = None,
-             batch_size: int = 256, temperature: float = 1.0, msssim_pairs: int = 1000,
+             batch_size: int = EVAL_BATCH_SIZE, temperature: float = 1.0, msssim_pairs: int = MSSSIM_PAIRS,
              device: str | torch.device = "cpu", real_labels: torch.Tensor | None = None,
              train_labels: torch.Tensor | None = None, class_names: tuple[str, ...] | None = None,
              utility: UtilitySettings | None = None) -> dict[str, dict]:
@@ -404,21 +421,21 @@ class Protocol:
 
     data: str  # held-out images: a packed dataset dir (its val split) or a shard pattern
     metrics: str = "all"
-    num_samples: int = 1000
-    iwae_k: int = 100
+    num_samples: int = EVAL_NUM_SAMPLES
+    iwae_k: int = EVAL_IWAE_K
     seed: int = 0
     feature_weights: str | None = None
     train_data: str | None = None  # default: the train split of a packed --data dir, else the run's data.train
-    num_real: int = 10000  # held-out images read (at most)
-    num_train: int = 20000  # training images read for memorisation and utility (at most)
+    num_real: int = EVAL_NUM_REAL  # held-out images read (at most)
+    num_train: int = EVAL_NUM_TRAIN  # training images read for memorisation and utility (at most)
     temperature: float = 1.0
-    batch_size: int = 256
-    msssim_pairs: int = 1000
-    utility_k: list[int] = field(default_factory=lambda: [10, 100])  # real images per class
-    utility_seeds: int = 3  # classifier seeds (repetitions)
-    utility_mix_ratio: float = 1.0  # synthetic images per real image in a training batch
-    utility_synthetic_per_class: int = 500  # images per class the model makes
-    utility_steps: int = 900  # optimizer steps per classifier
+    batch_size: int = EVAL_BATCH_SIZE
+    msssim_pairs: int = MSSSIM_PAIRS
+    utility_k: list[int] = field(default_factory=lambda: list(UTILITY_KS))  # real images per class
+    utility_seeds: int = UTILITY_SEEDS  # classifier seeds (repetitions)
+    utility_mix_ratio: float = UTILITY_MIX_RATIO  # synthetic images per real image in a training batch
+    utility_synthetic_per_class: int = UTILITY_SYNTHETIC_PER_CLASS  # images per class the model makes
+    utility_steps: int = UTILITY_STEPS  # optimizer steps per classifier
 
     def utility_settings(self) -> UtilitySettings:
         return UtilitySettings(ks=tuple(self.utility_k), seeds=self.utility_seeds, seed=self.seed,

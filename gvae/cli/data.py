@@ -9,6 +9,8 @@ import click
 from click.core import ParameterSource
 
 from gvae.cli.types import FiniteFloatRange
+from gvae.data import PackConfig
+from gvae.data.imageops import DEFAULT_WINDOW
 from gvae.data.sources import KINDS
 
 
@@ -60,22 +62,25 @@ def data() -> None:
 @click.option("--resolution", type=click.IntRange(16, 4096), required=True, help="Pixels a side (square).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="1 grey, 3 RGB. [default: 3 for imagefolder/lsun, else 1]")
-@click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True,
+@click.option("--bits", type=click.Choice(["8", "16"]), default=str(PackConfig.bits), show_default=True,
               help="PNG bit depth; 16 for dicom, nifti and phantom.")
-@click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True, help="Images per shard.")
-@click.option("--val-fraction", type=FiniteFloatRange(0, 1), default=0.05, show_default=True,
+@click.option("--shard-size", type=click.IntRange(1), default=PackConfig.shard_size, show_default=True,
+              help="Images per shard.")
+@click.option("--val-fraction", type=FiniteFloatRange(0, 1), default=PackConfig.val_fraction, show_default=True,
               help="Share of items held out (ignored by idx, which keeps the official split).")
 @click.option("--window", callback=_pair(float, "LOW,HIGH"), default=None,
-              help="Intensity window LOW,HIGH in physical units (HU) for dicom/nifti/phantom. [default: -100,240]")
+              help="Intensity window LOW,HIGH in physical units (HU) for dicom/nifti/phantom. "
+                   f"[default: {DEFAULT_WINDOW[0]:g},{DEFAULT_WINDOW[1]:g}]")
 @click.option("--slice-range", callback=_pair(int, "A,B"), default=None,
               help="nifti: keep axial slices A..B-1 of every volume.")
 @click.option("--labels-from-dirs", is_flag=True, help="imagefolder: the first directory level is the class.")
 @click.option("--num", type=click.IntRange(1), default=None,
               help="phantom, colour-phantom: how many to make; others: pack a seeded subset of at most N items.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Order and split.")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+@click.option("--seed", type=click.IntRange(0), default=PackConfig.seed, show_default=True, help="Order and split.")
+@click.option("--workers", type=click.IntRange(1, 256), default=PackConfig.workers, show_default=True,
               help="Decoding processes (at most 256).")
-@click.option("--max-bad-fraction", type=FiniteFloatRange(0, 1), default=0.01, show_default=True,
+@click.option("--max-bad-fraction", type=FiniteFloatRange(0, 1), default=PackConfig.max_bad_fraction,
+              show_default=True,
               help="Fail when more than this share of the inputs is unreadable.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a packed dataset already in OUT, once the new pack has succeeded (a failed pack "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gvae import defaults
 from gvae.cli.types import FiniteFloatRange
 
 METRIC_NAMES = "mmd, msssim, recon, elbo, iwae, denoise, memorization, fid, kid, isc, prc, utility"
@@ -24,14 +25,18 @@ def utility_options(prefix: str):
     """The utility protocol's options, shared by `gvae eval run` (``--utility-k``, ...) and `gvae eval utility`
     (``--k``, ...)."""
     options = (
-        click.option(f"--{prefix}k", "utility_k", default="10,100", show_default=True, callback=_ks,
+        click.option(f"--{prefix}k", "utility_k", default=",".join(map(str, defaults.UTILITY_KS)), show_default=True,
+                     callback=_ks,
                      help="Utility: real training images per class, comma-separated; one set of variants each."),
-        click.option(f"--{prefix}seeds", "utility_seeds", type=click.IntRange(1), default=3, show_default=True,
+        click.option(f"--{prefix}seeds", "utility_seeds", type=click.IntRange(1), default=defaults.UTILITY_SEEDS,
+                     show_default=True,
                      help="Utility: classifier seeds; each draws its own K real images per class."),
         click.option(f"--{prefix}mix-ratio", "utility_mix_ratio", type=click.FloatRange(0, min_open=True),
-                     default=1.0, show_default=True, help="Utility: synthetic images per real image in a batch."),
-        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=900, show_default=True,
-                     help="Utility: optimizer steps per classifier (batches of 64)."),
+                     default=defaults.UTILITY_MIX_RATIO, show_default=True,
+                     help="Utility: synthetic images per real image in a batch."),
+        click.option(f"--{prefix}steps", "utility_steps", type=click.IntRange(1), default=defaults.UTILITY_STEPS,
+                     show_default=True,
+                     help=f"Utility: optimizer steps per classifier (batches of {defaults.UTILITY_BATCH_SIZE})."),
     )
 
     def decorate(command):
@@ -70,9 +75,9 @@ def eval_group() -> None:
               help="Held-out images: a packed dataset directory (its val split) or a shard pattern.")
 @click.option("--metrics", default="all", show_default=True,
               help=f"Comma-separated list of: {METRIC_NAMES}; all = every one but utility.")
-@click.option("--num-samples", type=click.IntRange(1), default=1000, show_default=True,
+@click.option("--num-samples", type=click.IntRange(1), default=defaults.EVAL_NUM_SAMPLES, show_default=True,
               help="Images drawn from the model for the sample metrics.")
-@click.option("--iwae-k", type=click.IntRange(1), default=100, show_default=True,
+@click.option("--iwae-k", type=click.IntRange(1), default=defaults.EVAL_IWAE_K, show_default=True,
               help="Importance samples per held-out image for the IWAE bound.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 @click.option("--feature-weights", type=click.Path(dir_okay=False), default=None,
@@ -81,13 +86,13 @@ def eval_group() -> None:
 @click.option("--train-data", default=None,
               help="Training images for memorization and utility [default: the train split of a packed --data "
                    "directory, else the run's data.train].")
-@click.option("--num-real", type=click.IntRange(1), default=10000, show_default=True,
+@click.option("--num-real", type=click.IntRange(1), default=defaults.EVAL_NUM_REAL, show_default=True,
               help="Held-out images read, at most.")
-@click.option("--num-train", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--num-train", type=click.IntRange(1), default=defaults.EVAL_NUM_TRAIN, show_default=True,
               help="Training images read for memorization and utility, at most.")
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=defaults.EVAL_BATCH_SIZE, show_default=True,
               help="Images (or image x importance-sample pairs) per forward pass.")
-@click.option("--msssim-pairs", type=click.IntRange(1), default=1000, show_default=True,
+@click.option("--msssim-pairs", type=click.IntRange(1), default=defaults.MSSSIM_PAIRS, show_default=True,
               help="Random sample pairs averaged for msssim.")
 @utility_options("utility-")
 @click.option("--max-memory", type=FiniteFloatRange(0, min_open=True), default=32.0, show_default=True,
@@ -149,9 +154,9 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
               help="Labelled images: a packed dataset directory (train split for training, val for accuracy) "
                    "or a shard pattern.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The .safetensors file to write.")
-@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=defaults.FEATURES_EPOCHS, show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Training images read, at most [default: all].")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=defaults.FEATURES_BATCH_SIZE, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_features(data: str, out: str, epochs: int, limit: int | None, batch_size: int, seed: int) -> None:
     """Train the domain feature network (a small CNN classifier) for fid/kid/isc/prc.
@@ -198,7 +203,7 @@ def train_features(data: str, out: str, epochs: int, limit: int | None, batch_si
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Base seed of every random draw.")
 @click.option("--hflip", is_flag=True, help="Classic augmentation also mirrors images (only for mirror-safe classes).")
 @click.option("--num-real", type=click.IntRange(1), default=None, help="Held-out images read, at most [default: all].")
-@click.option("--num-train", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--num-train", type=click.IntRange(1), default=defaults.EVAL_NUM_TRAIN, show_default=True,
               help="Training images read (the K per class are drawn from these), at most.")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")

@@ -2,6 +2,7 @@
 
 import click
 
+from gvae import defaults
 from gvae.cli.types import FiniteFloatRange
 
 
@@ -15,11 +16,12 @@ from gvae.cli.types import FiniteFloatRange
               help="wds: WebDataset shards + dataset.json (trainable with data.train=OUT); png: folders of PNGs; "
                    "imagefolder: OUT/<class name>/<index>.png (torchvision ImageFolder; 'unlabelled' without "
                    "classes).")
-@click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True,
+@click.option("--shard-size", type=click.IntRange(1), default=defaults.GENERATE_SHARD_SIZE, show_default=True,
               help="Images per shard (per folder for --format png).")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=defaults.GENERATE_BATCH_SIZE, show_default=True,
               help="Images decoded per step while the previous step is PNG-encoded. Changes speed and memory, "
-                   "never a byte: the model always runs on fixed blocks of 64 sample indices.")
+                   f"never a byte: the model always runs on fixed blocks of {defaults.GENERATE_BLOCK} sample "
+                   "indices.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--temperature", type=FiniteFloatRange(0), default=1.0, show_default=True,
               help="Scale of the latent noise: z ~ N(0, T^2 I), or with --from-data mu + T * sigma * eps.")
@@ -30,7 +32,8 @@ from gvae.cli.types import FiniteFloatRange
               help="Samples per real image with --from-data.")
 @click.option("--min-realism", type=FiniteFloatRange(0, 1, max_open=True), default=None, metavar="Q",
               help="Drop about the fraction Q of least realistic candidates: the discriminator's logit must reach "
-                   "its Q-quantile on 1024 calibration candidates; a dropped sample is redrawn.")
+                   f"its Q-quantile on {defaults.REALISM_CALIBRATION} calibration candidates; a dropped sample is "
+                   "redrawn.")
 @click.option("--max-memorization", type=FiniteFloatRange(0, min_open=True), default=None, metavar="D",
               help="Redraw samples whose RMS pixel distance (values in [0, 1]) to the nearest --train-data "
                    "image is below D.")

@@ -26,11 +26,12 @@ import torch
 from gvae.data import read_dataset_info, resolve_shards
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw, unit_chw
 from gvae.data.spec import is_url, shard_counts, shard_name
+from gvae.defaults import GENERATE_BLOCK
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
 
 SAMPLES, CALIBRATION = 0, 1
-BLOCK = 64  # sample indices per group, and source images per encoder pass
+BLOCK = GENERATE_BLOCK  # sample indices per group, and source images per encoder pass
 PAD_MULTIPLE = 16  # every forward pass gets a batch padded to a multiple of this (see forward_padded)
 _MASK = (1 << 64) - 1
 

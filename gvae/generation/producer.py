@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from gvae.defaults import REALISM_CALIBRATION
 from gvae.errors import GvaeError
 from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES, forward_padded
 from gvae.metrics import nearest_distances
 
-CALIBRATION_SIZE = 1024  # candidates whose discriminator logits set the realism threshold
+CALIBRATION_SIZE = REALISM_CALIBRATION  # candidates whose discriminator logits set the realism threshold
 MAX_ATTEMPTS = 64  # candidates per index before the filters are declared too strict
 
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from gvae import __version__
 from gvae.data import encode_png, load_images
+from gvae.defaults import GENERATE_BATCH_SIZE, GENERATE_SHARD_SIZE
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
 from gvae.generation.classes import prior_latents
@@ -43,8 +44,8 @@ class GenerateConfig:
     out: str
     num: int | None = None
     fmt: str = "wds"
-    shard_size: int = 1000
-    batch_size: int = 64
+    shard_size: int = GENERATE_SHARD_SIZE
+    batch_size: int = GENERATE_BATCH_SIZE
     seed: int = 0
     temperature: float = 1.0
     from_data: str | None = None

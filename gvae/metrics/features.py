@@ -28,6 +28,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from tqdm.auto import tqdm
 
+from gvae.defaults import FEATURES_BATCH_SIZE, FEATURES_EPOCHS
 from gvae.errors import GvaeError
 
 EXTRACTOR_NAME = "gvae-domain"
@@ -69,8 +70,9 @@ class DomainClassifier(nn.Module):
         return self.features_and_logits(x)[1]
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3, batch_size: int = 128,
-                     lr: float = 2e-3, seed: int = 0, progress: bool = False) -> DomainClassifier:
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = FEATURES_EPOCHS,
+                     batch_size: int = FEATURES_BATCH_SIZE, lr: float = 2e-3, seed: int = 0,
+                     progress: bool = False) -> DomainClassifier:
     """Train a :class:`DomainClassifier` on ``images`` [N, C, H, W] in [0, 1] with int ``labels`` [N].
 
     ``progress`` shows a bar over the optimizer steps with the running loss.

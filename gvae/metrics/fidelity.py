@@ -30,7 +30,13 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 FIDELITY_METRICS = ("fid", "kid", "isc", "prc")
 ISC_SPLITS = 10
 PRC_NEIGHBORHOOD = 3
+KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+# torch-fidelity's result keys -> the flat names fidelity_metrics returns
+RESULT_NAMES = {torch_fidelity.KEY_METRIC_FID: "fid", torch_fidelity.KEY_METRIC_KID_MEAN: "kid",
+                torch_fidelity.KEY_METRIC_KID_STD: "kid_std", torch_fidelity.KEY_METRIC_ISC_MEAN: "isc",
+                torch_fidelity.KEY_METRIC_ISC_STD: "isc_std", torch_fidelity.KEY_METRIC_PRECISION: "precision",
+                torch_fidelity.KEY_METRIC_RECALL: "recall"}
 
 
 class ImageTensorDataset(Dataset):
@@ -87,12 +93,12 @@ def kid_subset_size(num_generated: int, num_real: int) -> int:
 
 
 def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELITY_METRICS,
-                     features: Features | None = None, seed: int = 0, kid_subsets: int = 100,
+                     features: Features | None = None, seed: int = 0, kid_subsets: int = KID_SUBSETS,
                      batch_size: int = 64, device: str | torch.device = "cpu") -> dict[str, float]:
     """Compute ``metrics`` (a subset of fid, kid, isc, prc) between ``generated`` and ``real`` [N, C, H, W].
 
-    Returns a flat mapping: fid; kid, kid_std (over ``kid_subsets`` subsets, see ``kid_subset_size``); isc, isc_std (over 10
-    splits of the generated set); precision, recall. The real set is only read for fid, kid and prc.
+    Returns a flat mapping (:data:`RESULT_NAMES`): fid; kid, kid_std (over ``kid_subsets`` subsets, see
+    ``kid_subset_size``); isc, isc_std (over ISC_SPLITS splits of the generated set); precision, recall. The real set is only read for fid, kid and prc.
     """
     unknown = set(metrics) - set(FIDELITY_METRICS)
     if unknown:
@@ -110,7 +116,4 @@ def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELI
         isc="isc" in metrics, fid="fid" in metrics, kid="kid" in metrics, prc="prc" in metrics,
         isc_splits=ISC_SPLITS, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size(len(generated), len(real)),
         prc_neighborhood=PRC_NEIGHBORHOOD, rng_seed=seed, cache=False, save_cpu_ram=True, verbose=False)
-    names = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid",
-             "kernel_inception_distance_std": "kid_std", "inception_score_mean": "isc",
-             "inception_score_std": "isc_std", "precision": "precision", "recall": "recall"}
-    return {names[k]: float(v) for k, v in raw.items() if k in names}
+    return {RESULT_NAMES[k]: float(v) for k, v in raw.items() if k in RESULT_NAMES}

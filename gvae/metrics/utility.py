@@ -29,6 +29,14 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from gvae.defaults import (
+    UTILITY_BATCH_SIZE,
+    UTILITY_KS,
+    UTILITY_MIX_RATIO,
+    UTILITY_SEEDS,
+    UTILITY_STEPS,
+    UTILITY_SYNTHETIC_PER_CLASS,
+)
 from gvae.errors import GvaeError
 from gvae.metrics.utility_classifier import (
     Augmentation,
@@ -46,16 +54,16 @@ _SUBSET = 7  # purpose of the stream that picks the K real images per class
 class UtilitySettings:
     """The protocol of the utility metrics; every field is validated on construction (GvaeError names it)."""
 
-    ks: tuple[int, ...] = (10, 100)  # real images per class for the augmentation variants
-    seeds: int = 3  # repetitions (classifier seeds, each with its own real subset)
+    ks: tuple[int, ...] = UTILITY_KS  # real images per class for the augmentation variants
+    seeds: int = UTILITY_SEEDS  # repetitions (classifier seeds, each with its own real subset)
     seed: int = 0  # base seed of every random choice
-    mix_ratio: float = 1.0  # synthetic images per real image in each training batch of variant (c)
-    steps: int = 900  # optimizer steps per classifier, whatever the training set's size (see README)
-    batch_size: int = 64
+    mix_ratio: float = UTILITY_MIX_RATIO  # synthetic images per real image in each training batch of variant (c)
+    steps: int = UTILITY_STEPS  # optimizer steps per classifier, whatever the training set's size (see README)
+    batch_size: int = UTILITY_BATCH_SIZE
     lr: float = 3e-3  # Adam, cosine-decayed to 0 over the steps
     shift: int = 2  # classic augmentation: random shifts of up to this many px each way
     hflip: bool = False  # classic augmentation also mirrors (only where every class is mirror-symmetric)
-    synthetic_per_class: int = 500  # images per class a model makes for the evaluation
+    synthetic_per_class: int = UTILITY_SYNTHETIC_PER_CLASS  # images per class a model makes for the evaluation
     temperature: float = 1.0  # of the model's samples or posterior variations
 
     def __post_init__(self):
