@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from gvae.config import load_recipe
-from gvae.evaluate import METRICS, EvalInputs, evaluate
-from gvae.leaderboard import load_suite
+from gvae.evaluation.leaderboard import load_suite
+from gvae.evaluation.registry import METRICS, EvalInputs
+from gvae.evaluation.runner import evaluate
 from gvae.metrics import resolve_features, save_classifier
 from gvae.metrics.features import ClassifierShape, DomainClassifier
 from gvae.models import build_model

@@ -1,6 +1,6 @@
 """Build a leaderboard from a suite: ``python eval/leaderboard.py eval/suites/fmnist.yaml [--out DIR]``.
 
-The same code as ``gvae leaderboard`` (gvae.leaderboard); this script exists so that the eval/ directory
+The same code as ``gvae leaderboard`` (gvae.evaluation.leaderboard); this script exists so that the eval/ directory
 is self-explanatory.
 """
 

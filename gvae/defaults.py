@@ -21,6 +21,9 @@ EVAL_NUM_REAL = 10000  # held-out images read, at most
 EVAL_NUM_TRAIN = 20000  # training images read for memorisation and utility, at most
 EVAL_BATCH_SIZE = 256  # images (or image x importance-sample pairs) per forward pass
 MSSSIM_PAIRS = 1000  # random sample pairs averaged for the MS-SSIM diversity
+KID_SUBSETS = 100  # KID's std is over this many subsets
+ISC_SPLITS = 10  # the Inception Score's std is over this many splits of the samples (and needs as many)
+PRC_NEIGHBORHOOD = 3  # k of the k-NN manifolds of precision and recall (they need k + 1 images)
 
 # gvae eval utility: classifiers trained with synthetic images
 UTILITY_KS = (10, 100)  # real images per class, one set of variants each

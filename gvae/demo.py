@@ -5,7 +5,7 @@ Five stages, each the library call behind one command, so the demo is also a wor
 1. pack    :func:`gvae.data.pack`, CT-like phantoms at 64 px (``gvae data pack - --kind phantom``)
 2. train   :func:`gvae.train.loop.train` on :func:`demo_recipe` (``gvae train``)
 3. generate :func:`gvae.generation.generate`, an augmentation set (``gvae generate``)
-4. eval    :func:`gvae.evaluate.run_evaluation` against the held-out phantoms (``gvae eval``)
+4. eval    :func:`gvae.evaluation.runner.run_evaluation` against the held-out phantoms (``gvae eval``)
 5. report  :func:`gvae.report.write_report`, one HTML page (``gvae report``)
 
 The output directory holds ``data/`` (the shards), ``run/`` (the training run, with ``results.json`` and the
@@ -169,7 +169,9 @@ def _generate(result: DemoResult, size: DemoSize, progress: bool) -> None:
 def _evaluate(result: DemoResult, size: DemoSize) -> None:
     import torch
 
-    from gvae.evaluate import Protocol, run_evaluation, write_results
+    from gvae.evaluation.protocol import Protocol
+    from gvae.evaluation.results import write_results
+    from gvae.evaluation.runner import run_evaluation
 
     protocol = Protocol(data=str(result.data), metrics=size.metrics, num_samples=size.eval_samples,
                         iwae_k=size.iwae_k, batch_size=64, msssim_pairs=size.msssim_pairs)

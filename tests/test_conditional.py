@@ -22,7 +22,7 @@ from gvae.cli import cli
 from gvae.config import load_recipe
 from gvae.data import PackConfig, iter_samples, load_images, pack
 from gvae.errors import GvaeError
-from gvae.evaluate import evaluate
+from gvae.evaluation.runner import evaluate
 from gvae.generation import GenerateConfig, generate
 from gvae.generation.classes import ClassDraw
 from gvae.generation.latents import SAMPLES

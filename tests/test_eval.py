@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-import gvae.evaluate as ev
+import gvae.evaluation.runner as ev
 from gvae.cli import cli
 from gvae.config import Recipe
 from gvae.errors import GvaeError

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import gvae.evaluate as ev
+import gvae.evaluation.runner as ev
 from tests.launching import free_port
 from tests.test_eval import TinyModel
 

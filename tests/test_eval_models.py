@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gvae.config import recipe_from_dict
-from gvae.evaluate import evaluate
+from gvae.evaluation.runner import evaluate
 from gvae.models import build_model
 
 

@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 from gvae.cli import cli
 from gvae.errors import GvaeError
-from gvae.evaluate import Protocol, write_results
-from gvae.leaderboard import build_leaderboard, cache_path, load_suite
+from gvae.evaluation.leaderboard import build_leaderboard, cache_path, load_suite
+from gvae.evaluation.protocol import Protocol
+from gvae.evaluation.results import write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,13 +15,15 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-import gvae.evaluate as ev
-from gvae import leaderboard
+import gvae.evaluation.runner as ev
 from gvae.cli import cli
 from gvae.data import encode_png, write_shard
 from gvae.errors import GvaeError
-from gvae.evaluate import Protocol, write_results
-from gvae.leaderboard import build_leaderboard, cache_path, load_suite
+from gvae.evaluation import leaderboard
+from gvae.evaluation.leaderboard import build_leaderboard, cache_path, load_suite
+from gvae.evaluation.protocol import Protocol
+from gvae.evaluation.results import write_results
+from gvae.evaluation.utility import load_real, model_source, read_synthetic
 from gvae.metrics.utility import (
     LabelledImages,
     UtilitySettings,
@@ -29,7 +31,6 @@ from gvae.metrics.utility import (
     per_class_accuracy,
     utility_scores,
 )
-from gvae.utility import load_real, model_source, read_synthetic
 from tests.test_eval import serve
 
 CLASSES, RES = 4, 16

@@ -51,9 +51,21 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from gvae.cli import colorize, data, demo, evaluate, generate, hub, recipe, sweep, train
+    from gvae.cli import (
+        colorize,
+        data,
+        demo,
+        evaluate,
+        generate,
+        hub,
+        leaderboard,
+        recipe,
+        report,
+        sweep,
+        train,
+    )
 
-    for module in (data, recipe, train, generate, evaluate, hub, sweep, colorize, demo):
+    for module in (data, recipe, train, generate, evaluate, leaderboard, hub, sweep, colorize, demo, report):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,13 +1,20 @@
-"""``gvae eval`` (evaluate a model, or train the domain feature network) and ``gvae leaderboard``."""
+"""``gvae eval``: evaluate a model, train the domain feature network, measure a generated set's utility.
+
+The metrics, their help and the names ``--metrics`` accepts come from :mod:`gvae.evaluation.registry`.
+"""
 
 from __future__ import annotations
+
+import textwrap
 
 import click
 
 from gvae import defaults
 from gvae.cli.types import FiniteFloatRange
+from gvae.evaluation.registry import METRICS
 
-METRIC_NAMES = "mmd, msssim, recon, elbo, iwae, denoise, memorization, fid, kid, isc, prc, utility"
+METRIC_NAMES = ", ".join(METRICS)
+_NOT_IN_ALL = ", ".join(m.name for m in METRICS.values() if not m.in_all)
 
 
 def _ks(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
@@ -69,12 +76,40 @@ def eval_group() -> None:
     """
 
 
-@eval_group.command("run")
+def _metrics_help() -> str:
+    """One entry per registered metric: its name, what it measures and its results.json names, wrapped by hand
+    (click keeps a ``\\b`` paragraph's lines as they are)."""
+    lines = []
+    for m in METRICS.values():
+        about = m.about if m.in_all else f"(not in all) {m.about}"
+        lines += textwrap.wrap(f"{about} [{m.results}]", width=90, initial_indent=f"  {m.name:<14} ",
+                               subsequent_indent=" " * 17)
+    return "\n".join(lines)
+
+
+_RUN_HELP = f"""Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
+
+RUN_OR_CHECKPOINT is a run directory, a checkpoint or exported folder, or hf://OWNER/NAME[@REVISION].
+
+\b
+Metrics (results.json names in brackets; see `gvae eval utility --help` for utility):
+{_metrics_help()}
+
+A class-conditional model encodes and decodes the held-out images with their labels, and draws its prior
+samples' classes from the held-out labels.
+
+\b
+Distributed (each process a share of the work, identical results; utility runs on the first process):
+  accelerate launch --multi_gpu --num_processes 2 -m gvae eval runs/x --data data/x
+"""
+
+
+@eval_group.command("run", help=_RUN_HELP)
 @click.argument("source", metavar="RUN_OR_CHECKPOINT")
 @click.option("--data", "data", required=True,
               help="Held-out images: a packed dataset directory (its val split) or a shard pattern.")
 @click.option("--metrics", default="all", show_default=True,
-              help=f"Comma-separated list of: {METRIC_NAMES}; all = every one but utility.")
+              help=f"Comma-separated list of: {METRIC_NAMES}; all = every one but {_NOT_IN_ALL}.")
 @click.option("--num-samples", type=click.IntRange(1), default=defaults.EVAL_NUM_SAMPLES, show_default=True,
               help="Images drawn from the model for the sample metrics.")
 @click.option("--iwae-k", type=click.IntRange(1), default=defaults.EVAL_IWAE_K, show_default=True,
@@ -104,35 +139,13 @@ def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, see
         train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int,
         utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, max_memory: float,
         out: str) -> None:
-    """Evaluate RUN_OR_CHECKPOINT (its EMA weights) and write results.json; print a table.
-
-    RUN_OR_CHECKPOINT is a run directory, a checkpoint or exported folder, or hf://OWNER/NAME[@REVISION].
-
-    \b
-    Metrics (results.json names in brackets):
-      mmd            unbiased pixel-space MMD^2 of samples vs held-out images [mmd2]
-      msssim         MS-SSIM between random sample pairs, lower = more diverse [msssim_diversity]
-      recon          reconstruction of held-out images [recon_mse, recon_psnr, recon_ssim]
-      elbo, iwae     held-out log-likelihood bounds in nats and bits/dim, and the ELBO's KL term
-                     [elbo, elbo_bpd, kl, iwae, iwae_bpd]
-      denoise        reconstruction of noisy held-out images, sigma 0.2 and 0.5 [denoise_psnr_0.2, ...]
-      memorization   fraction of samples unusually close to a training image [memorization]
-      fid, kid, isc, prc  torch-fidelity with local feature weights [fid, kid, isc, precision, recall]
-      utility        (not in all) classifiers trained with the model's images, tested on held-out images:
-                     CAS and the gain over K real images per class [utility_cas, utility_gain_k10, ...];
-                     see `gvae eval utility --help`
-
-    A class-conditional model encodes and decodes the held-out images with their labels, and draws its prior
-    samples' classes from the held-out labels.
-
-    \b
-    Distributed (each process a share of the work, identical results; utility runs on the first process):
-      accelerate launch --multi_gpu --num_processes 2 -m gvae eval runs/x --data data/x
-    """
     import torch
     from accelerate import PartialState
 
-    from gvae.evaluate import Protocol, format_table, parse_metrics, run_evaluation, write_results
+    from gvae.evaluation.protocol import Protocol
+    from gvae.evaluation.registry import parse_metrics
+    from gvae.evaluation.results import format_table, write_results
+    from gvae.evaluation.runner import run_evaluation
     from gvae.fileio import check_writable_target
 
     parse_metrics(metrics)  # fail on a misspelt name before loading anything
@@ -233,9 +246,9 @@ def utility(data: str, synthetic: str | None, train_data: str | None, utility_k:
     """
     import torch
 
-    from gvae.evaluate import format_table, write_results
+    from gvae.evaluation.results import format_table, write_results
+    from gvae.evaluation.utility import run_utility
     from gvae.metrics.utility import UtilitySettings
-    from gvae.utility import run_utility
 
     settings = UtilitySettings(ks=tuple(utility_k), seeds=utility_seeds, seed=seed, mix_ratio=utility_mix_ratio,
                                steps=utility_steps, hflip=hflip)
@@ -246,23 +259,4 @@ def utility(data: str, synthetic: str | None, train_data: str | None, utility_k:
     click.echo(f"wrote {out}")
 
 
-@click.command("leaderboard")
-@click.argument("suite", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where LEADERBOARD.md, leaderboard.csv, plots/ and the results cache go [default: "
-                   "leaderboards/<suite name>].")
-def leaderboard(suite: str, out: str | None) -> None:
-    """Evaluate the runs of a suite (reusing cached results) and write LEADERBOARD.md, a CSV and bar charts.
-
-    \b
-    Example:
-      gvae leaderboard eval/suites/fmnist.yaml --out leaderboards/fmnist
-    The same code runs as `python eval/leaderboard.py eval/suites/fmnist.yaml`.
-    """
-    from gvae.leaderboard import build_leaderboard, load_suite
-
-    written = build_leaderboard(load_suite(suite), out, progress=click.echo)
-    click.echo(f"wrote {written}")
-
-
-COMMANDS = [eval_group, leaderboard]
+COMMANDS = [eval_group]

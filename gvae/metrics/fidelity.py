@@ -22,15 +22,13 @@ import torch
 import torch_fidelity
 from torch.utils.data import Dataset
 
+from gvae.defaults import ISC_SPLITS, KID_SUBSETS, PRC_NEIGHBORHOOD
 from gvae.errors import GvaeError
 from gvae.metrics.features import EXTRACTOR_NAME
 
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 FIDELITY_METRICS = ("fid", "kid", "isc", "prc")
-ISC_SPLITS = 10
-PRC_NEIGHBORHOOD = 3
-KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 # torch-fidelity's result keys -> the flat names fidelity_metrics returns
 RESULT_NAMES = {torch_fidelity.KEY_METRIC_FID: "fid", torch_fidelity.KEY_METRIC_KID_MEAN: "kid",
@@ -98,7 +96,8 @@ def fidelity_metrics(generated: torch.Tensor, real: torch.Tensor, metrics=FIDELI
     """Compute ``metrics`` (a subset of fid, kid, isc, prc) between ``generated`` and ``real`` [N, C, H, W].
 
     Returns a flat mapping (:data:`RESULT_NAMES`): fid; kid, kid_std (over ``kid_subsets`` subsets, see
-    ``kid_subset_size``); isc, isc_std (over ISC_SPLITS splits of the generated set); precision, recall. The real set is only read for fid, kid and prc.
+    ``kid_subset_size``); isc, isc_std (over ISC_SPLITS splits of the generated set); precision, recall. The
+    real set is only read for fid, kid and prc.
     """
     unknown = set(metrics) - set(FIDELITY_METRICS)
     if unknown:

@@ -91,7 +91,7 @@ class LabelledImages:
 
 
 # The synthetic images of one repetition: (its real images [K * classes, C, H, W], their labels, its seed)
-# -> labelled synthetic images. A fixed set ignores the arguments; a model makes them (gvae.utility).
+# -> labelled synthetic images. A fixed set ignores the arguments; a model makes them (gvae.evaluation.utility).
 SyntheticSource = Callable[[torch.Tensor, torch.Tensor, int], LabelledImages]
 
 

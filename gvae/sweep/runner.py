@@ -77,7 +77,8 @@ def _metric_values(sweep: Sweep, logged: dict[str, float], results: dict | None)
 
 def run_one(sweep: Sweep, run: RunSpec, out: Path, say: Callable[[str], None]) -> dict:
     """Train (or resume) one run, evaluate it and write its ``sweep-result.json``; returns that mapping."""
-    from gvae.evaluate import run_evaluation, write_results
+    from gvae.evaluation.results import write_results
+    from gvae.evaluation.runner import run_evaluation
     from gvae.train.loop import train
 
     run_dir = out / run.name

@@ -15,7 +15,7 @@ A sweep is a YAML file::
     metric: elbo                                   # what ranks the runs (see below)
     report: [denoise_psnr_0.2]                     # more metrics for the summary table (optional)
     better: higher                                 # optional: which way `metric` is better
-    eval:                                          # the `gvae eval` protocol (gvae.evaluate.Protocol fields;
+    eval:                                          # the `gvae eval` protocol (gvae.evaluation.protocol.Protocol fields;
       data: data/fmnist                            # data and metrics are required)
       metrics: elbo,denoise
       num_real: 1000
@@ -41,7 +41,7 @@ from typing import Any
 
 from gvae.config import load_recipe, read_yaml_mapping
 from gvae.errors import GvaeError
-from gvae.evaluate import Protocol
+from gvae.evaluation.protocol import Protocol
 
 TRAIN_PREFIX = "train:"
 _KEYS = ("name", "recipe", "overrides", "grid", "runs", "seeds", "metric", "report", "better", "eval")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gvae.evaluation.leaderboard import Cell
 from gvae.fileio import write_bytes_atomic, write_text_atomic
-from gvae.leaderboard import Cell
 from gvae.sweep.runner import read_result
 from gvae.sweep.spec import TRAIN_PREFIX, Sweep
 

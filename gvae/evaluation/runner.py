@@ -1,10 +1,5 @@
-"""The eval runner: one model, one protocol, every metric of :mod:`gvae.metrics` -> the results.json mapping.
-
-A metric is a named entry of :data:`METRICS` that reads what it needs from an :class:`EvalInputs` (generated
-samples, held-out real images, training images, per-image likelihood terms) and returns result entries
-``{"<name>": {"value": float, "std": float | None, "n": int, "unit": str, "better": "higher"|"lower", ...}}``.
-``std`` is the standard error of the mean for per-image averages and the spread over subsets or splits for
-set-level metrics (the entry says which in ``std_of``).
+"""The eval runner: one model, one protocol, the registered metrics (:mod:`gvae.evaluation.registry`) -> the
+results.json document.
 
 Work is cut into blocks of :data:`BLOCK` images, each with its own random stream seeded by (seed, purpose,
 block index). When torch.distributed is initialised (``accelerate launch``), rank r takes blocks r, r + W,
@@ -21,9 +16,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,211 +26,18 @@ import torch.distributed as dist
 from gvae import metrics as M
 from gvae.config import Recipe
 from gvae.data import load_images
-from gvae.defaults import (
-    EVAL_BATCH_SIZE,
-    EVAL_IWAE_K,
-    EVAL_NUM_REAL,
-    EVAL_NUM_SAMPLES,
-    EVAL_NUM_TRAIN,
-    MSSSIM_PAIRS,
-    UTILITY_KS,
-    UTILITY_MIX_RATIO,
-    UTILITY_SEEDS,
-    UTILITY_STEPS,
-    UTILITY_SYNTHETIC_PER_CLASS,
-)
+from gvae.defaults import EVAL_BATCH_SIZE, MSSSIM_PAIRS
 from gvae.errors import GvaeError
-from gvae.fileio import write_json_atomic
+from gvae.evaluation.protocol import Protocol
+from gvae.evaluation.registry import METRICS, EvalInputs, Metric, parse_metrics
+from gvae.evaluation.utility import class_names_of
 from gvae.loading import load_trained
-from gvae.metrics.fidelity import ISC_SPLITS, KID_SUBSETS, PRC_NEIGHBORHOOD
-from gvae.metrics.utility import LabelledImages, UtilitySettings, utility_scores
-from gvae.utility import class_names_of, model_source
+from gvae.metrics.utility import UtilitySettings
 
 log = logging.getLogger(__name__)
 
 BLOCK = 64
 _SAMPLES, _ELBO, _IWAE, _DENOISE, _LABELS = range(5)  # purposes, each with its own random streams
-
-
-@dataclass
-class EvalInputs:
-    """What the metrics read: generated and real images [N, C, H, W] in [0, 1] and per-image model terms."""
-
-    generated: torch.Tensor
-    real: torch.Tensor
-    train: torch.Tensor | None
-    per_image: dict[str, torch.Tensor]
-    seed: int
-    iwae_k: int
-    dims: int
-    features: M.Features | None = None
-    msssim_pairs: int = MSSSIM_PAIRS
-    mmd_subsets: int = 10
-    device: torch.device = torch.device("cpu")
-    fidelity: tuple[str, ...] = ()  # the torch-fidelity metrics chosen: computed together, once
-    cache: dict = field(default_factory=dict)
-    # for utility: the model (it makes the synthetic images), labels int64 [N] (-1: none), the data's classes
-    model: Any = None
-    real_labels: torch.Tensor | None = None
-    train_labels: torch.Tensor | None = None
-    class_names: tuple[str, ...] | None = None
-    utility: UtilitySettings | None = None
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One entry of the registry: what it needs and how to turn :class:`EvalInputs` into result entries."""
-
-    name: str
-    about: str
-    compute: Callable[[EvalInputs], dict[str, dict]]
-    min_generated: int = 0
-    min_real: int = 1
-    needs_train: bool = False
-    needs_features: bool = False
-    per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
-    in_all: bool = True  # part of ``--metrics all`` (utility is not: it trains classifiers, and needs labels)
-
-
-def _entry(value: float, std: float | None, n: int, unit: str, better: str, **extra) -> dict:
-    return {"value": float(value), "std": None if std is None else float(std), "n": int(n), "unit": unit,
-            "better": better, **extra}
-
-
-def _mean_entry(values: torch.Tensor, unit: str, better: str, **extra) -> dict:
-    values = values.double()
-    return _entry(values.mean().item(), M.standard_error(values), values.numel(), unit, better,
-                  std_of="standard error of the mean", **extra)
-
-
-def _mmd(inp: EvalInputs) -> dict[str, dict]:
-    value = M.mmd2(inp.generated, inp.real)
-    bandwidths = M.median_bandwidths(inp.generated, inp.real)
-    size = max(2, min(len(inp.generated), len(inp.real)) // inp.mmd_subsets)
-    _, std = M.mmd2_with_std(inp.generated, inp.real, subsets=inp.mmd_subsets, subset_size=size,
-                             bandwidths=bandwidths, seed=inp.seed)
-    return {"mmd2": _entry(value, std, len(inp.generated), "pixel-space MMD^2", "lower", n_real=len(inp.real),
-                           bandwidths=bandwidths, std_of=f"std over {inp.mmd_subsets} subsets of {size}")}
-
-
-def _msssim(inp: EvalInputs) -> dict[str, dict]:
-    config = M.msssim_config(*inp.generated.shape[-2:])
-    value = M.msssim_diversity(inp.generated, inp.msssim_pairs, inp.seed)
-    reference = M.msssim_diversity(inp.real, inp.msssim_pairs, inp.seed)
-    return {"msssim_diversity": _entry(value, None, inp.msssim_pairs, "MS-SSIM", "lower", pairs=inp.msssim_pairs,
-                                       real_reference=reference, config=config.to_dict())}
-
-
-def _recon(inp: EvalInputs) -> dict[str, dict]:
-    p = inp.per_image
-    return {"recon_mse": _mean_entry(p["recon_mse"], "MSE", "lower"),
-            "recon_psnr": _mean_entry(p["recon_psnr"], "dB", "higher"),
-            "recon_ssim": _mean_entry(p["recon_ssim"], "SSIM", "higher")}
-
-
-def _elbo(inp: EvalInputs) -> dict[str, dict]:
-    p = inp.per_image
-    return {"elbo": _mean_entry(p["elbo"], "nats", "higher", log_px_z=p["elbo_log_px_z"].double().mean().item()),
-            # lower is better as the source paper reads it (a KL of 0 can also mean an unused latent)
-            "kl": _mean_entry(p["elbo_kl"], "nats", "lower"),
-            "elbo_bpd": _mean_entry(M.bits_per_dim(p["elbo"].double(), inp.dims), "bits/dim", "lower")}
-
-
-def _iwae(inp: EvalInputs) -> dict[str, dict]:
-    p = inp.per_image
-    return {"iwae": _mean_entry(p["iwae"], "nats", "higher", k=inp.iwae_k),
-            "iwae_bpd": _mean_entry(M.bits_per_dim(p["iwae"].double(), inp.dims), "bits/dim", "lower",
-                                    k=inp.iwae_k)}
-
-
-def _denoise(inp: EvalInputs) -> dict[str, dict]:
-    out = {}
-    for sigma in M.NOISE_LEVELS:
-        noisy = inp.per_image[f"denoise_noisy_psnr_{sigma}"].double().mean().item()
-        out[f"denoise_psnr_{sigma}"] = _mean_entry(inp.per_image[f"denoise_psnr_{sigma}"], "dB", "higher",
-                                                   sigma=sigma, noisy_input_psnr=noisy)
-        out[f"denoise_ssim_{sigma}"] = _mean_entry(inp.per_image[f"denoise_ssim_{sigma}"], "SSIM", "higher",
-                                                   sigma=sigma)
-    return out
-
-
-def _memorization(inp: EvalInputs) -> dict[str, dict]:
-    result = M.memorization(inp.generated, inp.train, inp.real)
-    fraction = result.pop("fraction")
-    return {"memorization": _entry(fraction, None, len(inp.generated), "fraction", "lower", n_train=len(inp.train),
-                                   n_heldout=len(inp.real), percentile=1.0, **result)}
-
-
-def _fidelity(which: str) -> Callable[[EvalInputs], dict[str, dict]]:
-    def compute(inp: EvalInputs) -> dict[str, dict]:
-        if "fidelity" not in inp.cache:  # one feature extraction for all of fid, kid, isc, prc
-            inp.cache["fidelity"] = M.fidelity_metrics(inp.generated, inp.real, metrics=inp.fidelity or (which,),
-                                                       features=inp.features, seed=inp.seed, device=inp.device)
-        r = inp.cache["fidelity"]
-        common = {"features": inp.features.to_dict(), "n_real": len(inp.real)}
-        n = len(inp.generated)
-        if which == "fid":
-            return {"fid": _entry(r["fid"], None, n, "FID", "lower", **common)}
-        if which == "kid":
-            return {"kid": _entry(r["kid"], r["kid_std"], n, "KID", "lower", std_of=f"std over {KID_SUBSETS} subsets",
-                                  **common)}
-        if which == "isc":
-            return {"isc": _entry(r["isc"], r["isc_std"], n, "IS", "higher", std_of=f"std over {ISC_SPLITS} splits",
-                                  **common)}
-        k = PRC_NEIGHBORHOOD
-        return {"precision": _entry(r["precision"], None, n, "fraction", "higher", k=k, **common),
-                "recall": _entry(r["recall"], None, n, "fraction", "higher", k=k, **common)}
-
-    return compute
-
-
-def _utility(inp: EvalInputs) -> dict[str, dict]:
-    def labelled(images: torch.Tensor, labels: torch.Tensor | None) -> LabelledImages:
-        return LabelledImages(images, torch.full((len(images),), -1) if labels is None else labels, inp.class_names)
-
-    settings = inp.utility or UtilitySettings(seed=inp.seed)
-    return utility_scores(labelled(inp.train, inp.train_labels), labelled(inp.real, inp.real_labels), settings,
-                          model_source(inp.model, settings), device=inp.device, progress=True)
-
-
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("mmd", "unbiased pixel-space MMD^2, generated vs held-out (median-heuristic Gaussian kernels)", _mmd,
-           min_generated=2, min_real=2),
-    Metric("msssim", "mean MS-SSIM of random generated pairs (diversity; real images as reference)", _msssim,
-           min_generated=2, min_real=2),
-    Metric("recon", "MSE, PSNR, SSIM of held-out images reconstructed through the posterior mean", _recon,
-           per_image=("recon",)),
-    Metric("elbo", "ELBO of held-out images (nats and bits/dim)", _elbo, per_image=("elbo",)),
-    Metric("iwae", "importance-weighted log-likelihood of held-out images (nats and bits/dim)", _iwae,
-           per_image=("iwae",)),
-    Metric("denoise", "PSNR and SSIM of reconstructions of held-out images with Gaussian noise 0.2 and 0.5",
-           _denoise, per_image=("denoise",)),
-    Metric("memorization", "fraction of samples nearer the training set than 99% of held-out images",
-           _memorization, min_generated=1, min_real=100, needs_train=True),
-    Metric("fid", "Frechet distance of features, generated vs held-out", _fidelity("fid"), min_generated=2,
-           min_real=2, needs_features=True),
-    Metric("kid", "kernel (polynomial) MMD of features, generated vs held-out", _fidelity("kid"), min_generated=2,
-           min_real=2, needs_features=True),
-    Metric("isc", "Inception Score of generated images (with the chosen feature network)", _fidelity("isc"),
-           min_generated=10, min_real=0, needs_features=True),
-    Metric("prc", "precision and recall of feature manifolds (k = 3)", _fidelity("prc"), min_generated=4,
-           min_real=4, needs_features=True),
-    Metric("utility", "held-out accuracy of classifiers trained with the model's images: CAS, gain over K real "
-           "images per class alone and with classic augmentation, per class", _utility, needs_train=True,
-           in_all=False),
-)}
-
-
-def parse_metrics(text: str) -> list[str]:
-    """A comma-separated list of :data:`METRICS` names -> the names, in registry order. ``all`` stands for
-    every metric but utility (``all,utility`` for every one)."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if "all" in names:
-        names = [name for name in names if name != "all"] + [m.name for m in METRICS.values() if m.in_all]
-    unknown = [name for name in names if name not in METRICS]
-    if unknown or not names:
-        raise GvaeError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}; choose from all, {', '.join(METRICS)}")
-    return [name for name in METRICS if name in names]
 
 
 def _rank_world() -> tuple[int, int]:
@@ -415,34 +216,6 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
     return results
 
 
-@dataclass
-class Protocol:
-    """How a model is evaluated; recorded in results.json so that two results can be compared."""
-
-    data: str  # held-out images: a packed dataset dir (its val split) or a shard pattern
-    metrics: str = "all"
-    num_samples: int = EVAL_NUM_SAMPLES
-    iwae_k: int = EVAL_IWAE_K
-    seed: int = 0
-    feature_weights: str | None = None
-    train_data: str | None = None  # default: the train split of a packed --data dir, else the run's data.train
-    num_real: int = EVAL_NUM_REAL  # held-out images read (at most)
-    num_train: int = EVAL_NUM_TRAIN  # training images read for memorisation and utility (at most)
-    temperature: float = 1.0
-    batch_size: int = EVAL_BATCH_SIZE
-    msssim_pairs: int = MSSSIM_PAIRS
-    utility_k: list[int] = field(default_factory=lambda: list(UTILITY_KS))  # real images per class
-    utility_seeds: int = UTILITY_SEEDS  # classifier seeds (repetitions)
-    utility_mix_ratio: float = UTILITY_MIX_RATIO  # synthetic images per real image in a training batch
-    utility_synthetic_per_class: int = UTILITY_SYNTHETIC_PER_CLASS  # images per class the model makes
-    utility_steps: int = UTILITY_STEPS  # optimizer steps per classifier
-
-    def utility_settings(self) -> UtilitySettings:
-        return UtilitySettings(ks=tuple(self.utility_k), seeds=self.utility_seeds, seed=self.seed,
-                               mix_ratio=self.utility_mix_ratio, synthetic_per_class=self.utility_synthetic_per_class,
-                               steps=self.utility_steps, temperature=self.temperature)
-
-
 def _train_spec(protocol: Protocol, recipe: Recipe) -> str:
     if protocol.train_data:
         return protocol.train_data
@@ -525,21 +298,3 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
             "metrics": results, "skipped": skipped}
 
 
-def format_table(results: dict) -> str:
-    """results.json as a fixed-width table: metric, value, +- std, n, unit, which way is better."""
-    rows = [("metric", "value", "+-", "n", "unit", "better")]
-    for name, entry in results["metrics"].items():
-        std = "" if entry.get("std") is None else f"{entry['std']:.4g}"
-        rows.append((name, f"{entry['value']:.6g}", std, str(entry["n"]), entry.get("unit", ""), entry.get("better", "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    by_reason: dict[str, list[str]] = {}
-    for name, reason in results.get("skipped", {}).items():
-        by_reason.setdefault(reason, []).append(name)
-    lines += [f"skipped {', '.join(names)}: {reason}" for reason, names in by_reason.items()]
-    return "\n".join(lines)
-
-
-def write_results(results: dict, path) -> None:
-    """Write results.json atomically, as strict JSON; a path that is not a regular file is refused."""
-    write_json_atomic(path, results)

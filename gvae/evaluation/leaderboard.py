@@ -3,7 +3,7 @@
 A suite is a YAML file::
 
     name: fmnist-32
-    protocol:                 # the fields of gvae.evaluate.Protocol, with `seeds` (a list) for `seed`
+    protocol:                 # the fields of gvae.evaluation.protocol.Protocol, with `seeds` (a list) for `seed`
       data: data/fmnist
       metrics: all,utility    # every metric; utility (classifiers trained with each model's images) is opt-in
       num_samples: 10000
@@ -23,7 +23,8 @@ it does not record, being older than the key, matches the key's default) and the
 the one it measured. Every metric of the results is a row, utility's included (``utility_cas``,
 ``utility_gain_k10``, ...: accuracies, higher is better). The outputs are ``OUT/LEADERBOARD.md`` (metrics as rows,
 entries as columns, mean +- std over runs x seeds, best in bold), ``OUT/leaderboard.csv`` (one row per entry
-and metric) and ``OUT/plots/<metric>.png`` (a bar chart with error bars per metric).
+and metric) and ``OUT/plots/<metric>.png`` (a bar chart with error bars per metric, drawn on a matplotlib
+``Figure`` as the report's figures are, never through pyplot's global state).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ import json
 import re
 import statistics
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from gvae.config import read_yaml_mapping
 from gvae.errors import GvaeError
-from gvae.evaluate import Protocol, run_evaluation, write_results
+from gvae.evaluation.protocol import Protocol, protocol_defaults
+from gvae.evaluation.results import write_results
+from gvae.evaluation.runner import run_evaluation
 
 
 @dataclass
@@ -103,7 +106,7 @@ def _cached(path: Path, run: str, protocol: Protocol) -> dict | None:
     except ValueError:
         return None
     recorded = results.get("protocol", {})
-    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(Protocol)}
+    defaults = protocol_defaults()
     if any(recorded.get(k, defaults[k]) != v for k, v in asdict(protocol).items()):
         return None
     if Path(run).exists():
@@ -206,16 +209,14 @@ def write_csv(table, meta, path: Path) -> None:
 
 def write_plots(table, meta, directory: Path) -> list[Path]:
     """One bar chart per metric (entries on the x axis, std as error bars)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for metric, cells in table.items():
         names = list(cells)
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 1.5), 3.5))
+        fig = Figure(figsize=(max(4.0, 1.2 * len(names) + 1.5), 3.5))
+        ax = fig.add_subplot()
         ax.bar(range(len(names)), [cells[n].mean for n in names],
                yerr=[cells[n].std or 0.0 for n in names], capsize=4, color="#4c72b0")
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
@@ -225,7 +226,6 @@ def write_plots(table, meta, directory: Path) -> list[Path]:
         fig.tight_layout()
         path = directory / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', metric)}.png"
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         written.append(path)
     return written
 
