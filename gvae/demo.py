@@ -15,7 +15,8 @@ demo again reuses what is already there: the pack and the training resume, the r
 The recipe is sized for 2 CPU cores: a narrow network (4 channels at 64 px, 64 at 4x4: about twice the
 images/s of 8 channels at 64 px), no dropout, average pooling (max-pool and dropout's random numbers cost a
 quarter of a CPU step), a 16-d latent, batches of 16 and a high learning rate; benchmarks/README.md has the
-timings. The adversarial weight and the discriminator's learning rate are low because the discriminator wins within ~40 steps of a short run (D(fake) logits near -8).
+timings. The adversarial weight and the discriminator's learning rate are low because the discriminator wins
+within ~40 steps of a short run (D(fake) logits near -8).
 ``model.latent_norm`` is on: without it the codes settled 1-2 units off the prior's centre in several
 dimensions and most prior samples decoded to texture; with it every prior sample is a phantom.
 

@@ -10,9 +10,9 @@ from torch.distributions import Bernoulli as TorchBernoulli
 from torch.distributions import Normal, kl_divergence
 
 from gvae.config import LossConfig, recipe_from_dict
+from gvae.gaussian import gaussian_kl as gvae_kl
 from gvae.models.likelihoods import Bernoulli, DiscretisedGaussian
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
-from gvae.models.losses import kl_divergence as gvae_kl
 from tests.test_models import images, narrow_model
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
+from gvae.data.grids import grid_array, grid_picture
 from gvae.data.reader import BadSampleCounter, decode_image, decode_label, read_raw
 from gvae.data.spec import read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
@@ -92,17 +94,14 @@ def inspect(spec: str, grid_path: str | None = None) -> dict[str, Any]:
 
 
 def save_grid(tiles: list[np.ndarray], path: str) -> None:
-    """Save ``[H, W, C]`` uint8/uint16 tiles of one size as a near-square PNG grid (16-bit shown as 8-bit)."""
+    """Save ``[H, W, C]`` uint8/uint16 tiles of one size as a near-square PNG grid without gaps (16-bit shown as
+    8-bit; grey tiles in colour when any tile is RGB)."""
     height, width = tiles[0].shape[:2]
     tiles = [t for t in tiles if t.shape[:2] == (height, width)]
     rgb = any(t.shape[2] == 3 for t in tiles)
-    columns = math.ceil(math.sqrt(len(tiles)))
-    rows = math.ceil(len(tiles) / columns)
-    canvas = np.zeros((rows * height, columns * width, 3 if rgb else 1), np.uint8)
-    for i, tile in enumerate(tiles):
-        eight = (tile >> 8).astype(np.uint8) if tile.dtype == np.uint16 else tile
-        r, c = divmod(i, columns)
-        canvas[r * height:(r + 1) * height, c * width:(c + 1) * width] = eight if eight.shape[2] == canvas.shape[2] \
-            else np.repeat(eight, 3, axis=2)
+    eight = [(t >> 8).astype(np.uint8) if t.dtype == np.uint16 else t for t in tiles]
+    stacked = np.stack([np.repeat(t, 3, axis=2) if rgb and t.shape[2] == 1 else t for t in eight])
+    images = torch.from_numpy(stacked).permute(0, 3, 1, 2).float() / 255
+    array = grid_array(images, nrow=math.ceil(math.sqrt(len(tiles))), padding=0, pad_value=0.0)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas).save(path)
+    grid_picture(array, grey=not rgb).save(path)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from gvae.data.dataset_info import DATASET_INFO, dataset_info, label_counts, write_dataset_info
 from gvae.data.sources import Item, Loaded, PackOptions, Scan, source_module
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter, encode_png
 from gvae.errors import GvaeError
@@ -156,14 +157,14 @@ def _clean(out: Path) -> None:
 
 
 def _is_pack_output(name: str) -> bool:
-    temporaries = (f".{name}{PARTIAL_SUFFIX}" for name in ("dataset.json", STATE_NAME))
-    return bool(_OUTPUT.match(name)) or name in ("dataset.json", STATE_NAME, *temporaries)
+    temporaries = (f".{name}{PARTIAL_SUFFIX}" for name in (DATASET_INFO, STATE_NAME))
+    return bool(_OUTPUT.match(name)) or name in (DATASET_INFO, STATE_NAME, *temporaries)
 
 
 def _finished_same_pack(out: Path, fingerprint: str) -> dict[str, Any] | None:
     """The dataset.json of a finished pack of exactly this command in ``out``, with every shard present."""
     try:
-        info = json.loads((out / "dataset.json").read_text())
+        info = json.loads((out / DATASET_INFO).read_text())
         names = [shard["name"] for entry in info["splits"].values() for shard in entry["shards"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -181,7 +182,7 @@ def _target_dir(out: Path, overwrite: bool) -> Path:
     if foreign:
         raise GvaeError(f"--out {out} holds files that gvae data pack did not write (e.g. {sorted(foreign)[0]}); "
                         "give a new or empty directory")
-    if "dataset.json" not in entries:
+    if DATASET_INFO not in entries:
         return out
     if not overwrite:
         raise GvaeError(f"--out {out} already holds a packed dataset; give another --out, or pass --overwrite "
@@ -192,14 +193,14 @@ def _target_dir(out: Path, overwrite: bool) -> Path:
 def _move_into_place(staging: Path, out: Path) -> None:
     """Replace the finished pack in ``out`` with the one completed in ``staging``; dataset.json moves last, so
     ``out`` never holds a dataset.json that lists shards of the other pack."""
-    (out / "dataset.json").unlink(missing_ok=True)
+    (out / DATASET_INFO).unlink(missing_ok=True)
     new = {p.name for p in staging.iterdir()}
     for path in out.iterdir():
         if _OUTPUT.match(path.name) and path.name not in new:
             path.unlink()
-    for name in sorted(new - {"dataset.json"}):
+    for name in sorted(new - {DATASET_INFO}):
         os.replace(staging / name, out / name)
-    os.replace(staging / "dataset.json", out / "dataset.json")
+    os.replace(staging / DATASET_INFO, out / DATASET_INFO)
     staging.rmdir()
 
 
@@ -337,13 +338,6 @@ def _pack_into(config: PackConfig, opts: PackOptions, scan: Scan, splits: dict[s
     return info
 
 
-def _label_counts(label_names: list[str] | None, counts: dict[str, int]) -> dict[str, list[int]]:
-    """``{"label_counts": [images of label 0, 1, ...]}`` for labelled data, {} for unlabelled."""
-    if not label_names:
-        return {}
-    return {"label_counts": [counts.get(str(label), 0) for label in range(len(label_names))]}
-
-
 def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) -> dict[str, Any]:
     data = state.data
     counts = {split: sum(shard["count"] for shard in data["shards"][split]) for split in SPLITS}
@@ -353,18 +347,14 @@ def _finish(config: PackConfig, opts: PackOptions, scan: Scan, state: _State) ->
     if data["skipped"]:
         log.warning("skipped %d unreadable inputs (listed under 'skipped' in dataset.json): %s",
                     len(data["skipped"]), ", ".join(s["source"] for s in data["skipped"][:10]))
-    mean = np.asarray(data["sums"]) / data["pixels"]
-    std = np.sqrt(np.maximum(np.asarray(data["squares"]) / data["pixels"] - mean**2, 0.0))
-    info = {
-        "kind": config.kind, "resolution": opts.resolution, "channels": opts.channels, "bits": opts.bits,
-        "label_names": scan.label_names,
-        "splits": {split: {"count": counts[split], "shards": data["shards"][split],
-                           **_label_counts(scan.label_names, data["label_counts"][split])} for split in SPLITS},
-        "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
-        "command": config.command, "skipped": data["skipped"], "seed": config.seed,
-        "window": list(opts.window) if opts.window else None, "fingerprint": data["fingerprint"],
-    }
+    splits = {split: {"count": counts[split], "shards": data["shards"][split],
+                      **label_counts(scan.label_names, {int(k): n for k, n in data["label_counts"][split].items()})}
+              for split in SPLITS}
+    info = dataset_info(
+        config.kind, opts.resolution, opts.channels, opts.bits, scan.label_names, splits, data["sums"],
+        data["squares"], data["pixels"], command=config.command, skipped=data["skipped"], seed=config.seed,
+        window=list(opts.window) if opts.window else None, fingerprint=data["fingerprint"])
     out = state.path.parent
-    write_json_atomic(out / "dataset.json", info)
+    write_dataset_info(out, info)
     (out / STATE_NAME).unlink(missing_ok=True)
     return info

@@ -2,9 +2,10 @@
 results.json document.
 
 Work is cut into blocks of :data:`BLOCK` images, each with its own random stream seeded by (seed, purpose,
-block index). When torch.distributed is initialised (``accelerate launch``), rank r takes blocks r, r + W,
-..., the blocks are gathered in order, and rank 0 computes the set-level metrics: the results are the same
-for any number of processes. Rank 0 holds all generated images in memory (N x C x H x W float32).
+block index) (:func:`gvae.seeding.block_generator`). When torch.distributed is initialised (``accelerate
+launch``), rank r takes blocks r, r + W, ..., the blocks are gathered in order, and rank 0 computes the
+set-level metrics: the results are the same for any number of processes. Rank 0 holds all generated images
+in memory (N x C x H x W float32).
 
 A class-conditional model is given the held-out images' labels wherever it encodes or decodes them (recon,
 elbo, iwae, denoise), and its prior samples take labels drawn from the held-out labels (so their classes
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -33,6 +33,7 @@ from gvae.evaluation.registry import METRICS, EvalInputs, Metric, parse_metrics
 from gvae.evaluation.utility import class_names_of
 from gvae.loading import load_trained
 from gvae.metrics.utility import UtilitySettings
+from gvae.seeding import block_generator
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,6 @@ def _rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def _stream(seed: int, purpose: int, block: int, device: torch.device) -> torch.Generator:
-    state = np.random.SeedSequence([seed, purpose, block]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator(device=device).manual_seed(int(state) & (2**63 - 1))
 
 
 def _blockwise(n: int, fn: Callable[[slice, int], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -120,12 +116,13 @@ def _per_image_terms(model, real: torch.Tensor, labels: torch.Tensor, needed: se
         if "recon" in needed:
             out.update({f"recon_{k}": v for k, v in M.reconstruction_errors(x, reconstruct(x)).items()})
         if "elbo" in needed:
-            terms = M.elbo_terms(seen.encode, seen.log_px_z, x, generator=_stream(seed, _ELBO, j, device))
+            terms = M.elbo_terms(seen.encode, seen.log_px_z, x,
+                                 generator=block_generator(seed, _ELBO, j, device=device))
             out.update({"elbo": terms["elbo"], "elbo_log_px_z": terms["log_px_z"], "elbo_kl": terms["kl"]})
         if "iwae" in needed:
-            out["iwae"] = _iwae(model, x, y, iwae_k, batch_size, _stream(seed, _IWAE, j, device))
+            out["iwae"] = _iwae(model, x, y, iwae_k, batch_size, block_generator(seed, _IWAE, j, device=device))
         if "denoise" in needed:
-            g = _stream(seed, _DENOISE, j, device)
+            g = block_generator(seed, _DENOISE, j, device=device)
             for sigma in M.NOISE_LEVELS:
                 scores = M.denoising_scores(reconstruct, x, sigma, generator=g)
                 out.update({f"denoise_{k}_{sigma}": v for k, v in scores.items()})
@@ -194,10 +191,10 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
             n = rows.stop - rows.start
             extra = {}
             if _num_classes(model):  # classes with the held-out images' frequencies
-                picks = torch.randint(len(labels), (n,), generator=_stream(seed, _LABELS, j, torch.device("cpu")))
+                picks = torch.randint(len(labels), (n,), generator=block_generator(seed, _LABELS, j))
                 extra["labels"] = labels[picks]
-            return {"x": model.sample(n, generator=_stream(seed, _SAMPLES, j, device), temperature=temperature,
-                                      **extra)}
+            return {"x": model.sample(n, generator=block_generator(seed, _SAMPLES, j, device=device),
+                                      temperature=temperature, **extra)}
 
         generated = _blockwise(num_samples, draw)["x"].float()
     else:

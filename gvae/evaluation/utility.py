@@ -38,7 +38,7 @@ from gvae.metrics.utility import (
     num_classes_of,
     utility_scores,
 )
-from gvae.metrics.utility_classifier import seeded_generator
+from gvae.seeding import seeded_generator
 
 _MODEL = 11  # purpose of the random streams of model-made images
 BLOCK = 64  # images per model forward pass

@@ -1,7 +1,7 @@
 """The class of each prior sample of a conditional model: a pure function of (seed, stream, index).
 
 Sample i's label is drawn once, before any of its candidates, from the class weights by inverse CDF of a
-uniform number u in [0, 1) made from :func:`gvae.generation.latents.mix_seed` of (seed, stream, i,
+uniform number u in [0, 1) made from :func:`gvae.seeding.splitmix_seed` of (seed, stream, i,
 :data:`LABEL_DRAW`) (53 bits, in plain Python floats). So the label, like the latent noise, depends on
 neither the batch size nor the process count, and a candidate rejected by a filter is redrawn in the same
 class. The weights (``--class-balance``):
@@ -19,7 +19,8 @@ import bisect
 import itertools
 
 from gvae.errors import GvaeError
-from gvae.generation.latents import PriorLatents, mix_seed
+from gvae.generation.latents import PriorLatents
+from gvae.seeding import splitmix_seed
 
 LABEL_DRAW = -1  # the "attempt" slot of the label's seed: candidates use attempts 0, 1, ...
 BALANCES = ("data", "uniform")
@@ -35,7 +36,7 @@ class ClassDraw:
         self._cumulative = list(itertools.accumulate(self.weights))
 
     def label(self, stream: int, index: int) -> int:
-        u = (mix_seed(self.seed, stream, index, LABEL_DRAW) >> 10) / float(1 << 53)
+        u = (splitmix_seed(self.seed, stream, index, LABEL_DRAW) >> 10) / float(1 << 53)
         position = bisect.bisect_right(self._cumulative, u * self._cumulative[-1])
         return min(position, len(self.weights) - 1)
 

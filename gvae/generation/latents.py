@@ -1,7 +1,7 @@
 """Where the latent codes of generated samples come from, each a pure function of (seed, stream, index, attempt).
 
 Candidate ``attempt`` a of sample ``index`` i draws its noise eps [latent] from its own CPU generator seeded by
-a 64-bit mix of (seed, stream, i, a) (:func:`mix_seed`), so no sample's noise depends on which other samples
+a 64-bit mix of (seed, stream, i, a) (:func:`gvae.seeding.splitmix_seed`), so no sample's noise depends on which other samples
 are drawn with it, on the batch size or on the process count. Two sources turn that noise into latents:
 
 * :class:`PriorLatents`: z = temperature * eps, a sample of the prior N(0, temperature^2 I); for a conditional
@@ -29,11 +29,11 @@ from gvae.data.spec import is_url, shard_counts, shard_name
 from gvae.defaults import GENERATE_BLOCK
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
+from gvae.seeding import splitmix_seed
 
 SAMPLES, CALIBRATION = 0, 1
 BLOCK = GENERATE_BLOCK  # sample indices per group, and source images per encoder pass
 PAD_MULTIPLE = 16  # every forward pass gets a batch padded to a multiple of this (see forward_padded)
-_MASK = (1 << 64) - 1
 
 
 def forward_padded(fn, x: torch.Tensor, *more: torch.Tensor):
@@ -52,25 +52,10 @@ def forward_padded(fn, x: torch.Tensor, *more: torch.Tensor):
     return tuple(o[:n] for o in out) if isinstance(out, tuple) else out[:n]
 
 
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
-def mix_seed(*parts: int) -> int:
-    """A well-mixed 63-bit seed from integers (any sign): neighbouring indices get unrelated streams."""
-    state = 0
-    for part in parts:
-        state = _splitmix64(state ^ (part & _MASK))
-    return state >> 1
-
-
 def noise(seed: int, stream: int, indices: list[int], attempt: int, dim: int) -> torch.Tensor:
     """Standard normal noise [len(indices), dim], row r drawn from its own generator seeded by (seed, stream,
     indices[r], attempt)."""
-    rows = [torch.randn(dim, generator=torch.Generator().manual_seed(mix_seed(seed, stream, i, attempt)))
+    rows = [torch.randn(dim, generator=torch.Generator().manual_seed(splitmix_seed(seed, stream, i, attempt)))
             for i in indices]
     return torch.stack(rows) if rows else torch.empty(0, dim)
 

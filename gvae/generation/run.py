@@ -24,13 +24,14 @@ from tqdm import tqdm
 
 from gvae import __version__
 from gvae.data import encode_png, load_images
+from gvae.data.dataset_info import dataset_info, label_counts
 from gvae.defaults import GENERATE_BATCH_SIZE, GENERATE_SHARD_SIZE
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
 from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
-from gvae.generation.store import FORMATS, OutputDir
+from gvae.generation.store import FORMATS, MANIFEST, OutputDir
 from gvae.loading import LoadedModel, load_trained
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
         manifest = _manifest(config, loaded, identity, num, shards, producer, memorization, label_names)
         out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
     state.wait_for_everyone()
-    return json.loads((Path(config.out) / "manifest.json").read_text())
+    return json.loads((Path(config.out) / MANIFEST).read_text())
 
 
 def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, Any] | None, list[str] | None,
@@ -240,20 +241,13 @@ def _class_name(label: int, label_names: list[str] | None) -> str:
 
 
 def _dataset(manifest: dict[str, Any], model, label_names: list[str] | None) -> dict[str, Any]:
-    """A dataset.json in the schema of :mod:`gvae.data.pack`, so loaders and ``gvae data inspect`` read the set."""
+    """The set's dataset.json (:mod:`gvae.data.dataset_info`), so loaders and ``gvae data inspect`` read it."""
     pixels = manifest["count"] * model.resolution * model.resolution
     total = np.sum([s["pixel_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
     squares = np.sum([s["pixel_sq_sum"] for s in manifest["shards"]], axis=0, dtype=np.float64)
-    totals = _label_totals(manifest["shards"])
-    mean = total / 255 / pixels
-    std = np.sqrt(np.maximum(squares / 255**2 / pixels - mean**2, 0.0))
-    return {
-        "kind": "generated", "resolution": model.resolution, "channels": model.channels, "bits": 8,
-        "label_names": label_names,
-        "splits": {"train": {"count": manifest["count"],
-                             "shards": [{k: s[k] for k in ("name", "count", "sha256")} for s in manifest["shards"]],
-                             **({"label_counts": [totals.get(k, 0) for k in range(len(label_names))]}
-                                if label_names else {})}},
-        "pixel_mean": [round(float(m), 6) for m in mean], "pixel_std": [round(float(s), 6) for s in std],
-        "skipped": [], "seed": manifest["seed"], "window": None, "manifest": "manifest.json",
-    }
+    train = {"count": manifest["count"],
+             "shards": [{k: s[k] for k in ("name", "count", "sha256")} for s in manifest["shards"]],
+             **label_counts(label_names, _label_totals(manifest["shards"]))}
+    return dataset_info("generated", model.resolution, model.channels, 8, label_names, {"train": train}, total,
+                        squares, pixels, scale=255, skipped=[], seed=manifest["seed"], window=None,
+                        manifest=MANIFEST)

@@ -35,22 +35,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from gvae.data.dataset_info import DATASET_INFO, write_dataset_info
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
 from gvae.errors import GvaeError
 from gvae.fileio import read_json, sha256_file, write_json_atomic, write_text_atomic
 
 STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
-DATASET = "dataset.json"
 _SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})", "imagefolder": r"(\d{6})\.jsonl"}  # per format
-_OWN_FILES = {MANIFEST, DATASET, STATE_DIR, *(f".{name}{PARTIAL_SUFFIX}" for name in (MANIFEST, DATASET))}
+_OWN_FILES = {MANIFEST, DATASET_INFO, STATE_DIR, *(f".{name}{PARTIAL_SUFFIX}" for name in (MANIFEST, DATASET_INFO))}
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
                  "from_data", "filters", "labels")  # what makes two runs the same set (``filters``: its settings)
 FORMATS = ("wds", "png", "imagefolder")
 UNLABELLED = "unlabelled"  # the imagefolder class folder of samples without a class name
 
 
-def shard_name(fmt: str, j: int) -> str:
+def numbered_shard(fmt: str, j: int) -> str:
+    """The name of shard j of a set in format ``fmt`` (the listing of an imagefolder shard). Not
+    :func:`gvae.data.spec.shard_name`, which takes a shard's file name out of a path, URL or pipe command."""
     return {"wds": f"train-{j:06d}.tar", "png": f"{j:06d}", "imagefolder": f"{j:06d}.jsonl"}[fmt]
 
 
@@ -231,7 +233,7 @@ class OutputDir:
                 record["bytes"] = size_of(self.out / entry["name"])
                 write_json_atomic(self.state / f"{entry['name']}.json", record)
         write_json_atomic(self.state / "identity.json", self.identity)
-        for name in (MANIFEST, DATASET):
+        for name in (MANIFEST, DATASET_INFO):
             (self.out / name).unlink(missing_ok=True)
         shards, records = _matcher(self.fmt), _matcher(self.fmt, ".json")
         for directory, names in ((self.out, shards), (self.state, records)):
@@ -244,7 +246,7 @@ class OutputDir:
 
     def is_complete(self, j: int, count: int) -> bool:
         """Shard j is there, whole, with ``count`` samples (per its record and its size on disk)."""
-        name = shard_name(self.fmt, j)
+        name = numbered_shard(self.fmt, j)
         record_path, path = self.state / f"{name}.json", self.out / name
         if not (record_path.is_file() and path.exists()):
             return False
@@ -252,20 +254,20 @@ class OutputDir:
         return record["count"] == count and record["bytes"] == size_of(path)
 
     def open_shard(self, j: int) -> AtomicShardWriter | PngShardWriter | ImageFolderShardWriter:
-        path = self.out / shard_name(self.fmt, j)
+        path = self.out / numbered_shard(self.fmt, j)
         writers = {"wds": AtomicShardWriter, "png": PngShardWriter, "imagefolder": ImageFolderShardWriter}
         return writers[self.fmt](path)
 
     def record(self, j: int, stats: dict[str, Any]) -> None:
         """Mark shard j complete (after its rename), with its sample count, pixel sums and rejections."""
-        name = shard_name(self.fmt, j)
+        name = numbered_shard(self.fmt, j)
         write_json_atomic(self.state / f"{name}.json", {"name": name, **stats, "bytes": size_of(self.out / name)})
 
     def collect(self, num_shards: int) -> list[dict[str, Any]]:
         """Rank 0, after every rank is done: each shard's record, with its sha256 computed from the files."""
         shards = []
         for j in range(num_shards):
-            name = shard_name(self.fmt, j)
+            name = numbered_shard(self.fmt, j)
             record = read_json(self.state / f"{name}.json", "shard record")
             del record["bytes"], record["name"]
             shards.append({"name": name, "count": record.pop("count"), "sha256": sha256_of_shard(self.out / name),
@@ -275,6 +277,6 @@ class OutputDir:
     def publish(self, manifest: dict[str, Any], dataset: dict[str, Any] | None) -> None:
         """dataset.json (if any), then manifest.json, which marks the set finished; the state goes last."""
         if dataset is not None:
-            write_json_atomic(self.out / DATASET, dataset)
+            write_dataset_info(self.out, dataset)
         write_json_atomic(self.out / MANIFEST, manifest)
         shutil.rmtree(self.state)

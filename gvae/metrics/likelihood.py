@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 
 from gvae.errors import GvaeError
+from gvae.gaussian import gaussian_kl
 
 Encode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 LogPxZ = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -35,11 +36,6 @@ def standard_error(values: torch.Tensor) -> float:
     """Standard error of the mean of per-image values [N]: std (N-1 denominator) / sqrt(N); 0 for N = 1."""
     n = values.numel()
     return values.double().std().item() / math.sqrt(n) if n > 1 else 0.0
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row [B], nats, in closed form."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -38,14 +38,8 @@ from gvae.defaults import (
     UTILITY_SYNTHETIC_PER_CLASS,
 )
 from gvae.errors import GvaeError
-from gvae.metrics.utility_classifier import (
-    Augmentation,
-    Pool,
-    fit_classifier,
-    mix_seeds,
-    predict,
-    seeded_generator,
-)
+from gvae.metrics.utility_classifier import Augmentation, Pool, fit_classifier, predict
+from gvae.seeding import seeded_generator, sequence_seed
 
 _SUBSET = 7  # purpose of the stream that picks the K real images per class
 
@@ -209,7 +203,7 @@ def utility_scores(train: LabelledImages, heldout: LabelledImages, settings: Uti
             return predict(net, heldout.images)
 
         for r in range(settings.seeds):
-            seed = mix_seeds(settings.seed, r)
+            seed = sequence_seed(settings.seed, r)
             subsets = class_subsets(train, ks[-1], num_classes, seeded_generator(seed, _SUBSET))
             made = None
             for k in ks:

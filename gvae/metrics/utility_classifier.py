@@ -22,26 +22,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gvae.seeding import seeded_generator
 
 MAX_SIDE = 32  # larger images are resized to this many px a side before the first convolution
 WIDTHS = (16, 32)
 POOLED = 4
 # purposes of the random streams drawn from one seed
 _INIT, _AUGMENT, _SHUFFLE = range(3)
-
-
-def mix_seeds(*parts: int) -> int:
-    """A well-mixed 63-bit seed from non-negative integers: neighbouring tuples get unrelated seeds."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1, dtype=np.uint64)[0]) >> 1
-
-
-def seeded_generator(*parts: int) -> torch.Generator:
-    """A CPU generator seeded by :func:`mix_seeds` of ``parts``."""
-    return torch.Generator().manual_seed(mix_seeds(*parts))
 
 
 class UtilityClassifier(nn.Module):

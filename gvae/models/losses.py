@@ -41,12 +41,8 @@ from torch import nn
 
 from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
 from gvae.config import LossConfig, Recipe
+from gvae.gaussian import gaussian_kl
 from gvae.models.core import AEOutput
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) per row [B], nats: 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)."""
-    return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
 
 
 def _augmented(augment: Callable | None, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
@@ -105,7 +101,7 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
     """
     dims = x[0].numel()
     nll = -out.log_px_z.mean()
-    kl = kl_divergence(out.mu, out.logvar).mean()
+    kl = gaussian_kl(out.mu, out.logvar).mean()
     weights = generator_term_weights(loss_cfg, beta, dims)
     total = weights["nll"] * nll + weights["kl"] * kl
     terms = {"nll": nll, "kl": kl, "bpd": nll / (dims * math.log(2))}

@@ -15,6 +15,8 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from gvae.data.grids import grid_array, grid_picture
+
 # Curves drawn together, by figure. A key that metrics.jsonl has but no group names lands in "other".
 CURVE_GROUPS: dict[str, tuple[str, ...]] = {
     "losses": ("total", "nll", "kl", "bpd", "adv", "feature", "d_loss"),
@@ -48,11 +50,7 @@ def image_png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
 
     Enlarging with nearest-neighbour keeps 64 px images legible in a browser without blurring their pixels.
     """
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2, pad_value=1.0)
-    array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return picture_png(Image.fromarray(array[..., 0] if images.shape[1] == 1 else array), scale)
+    return picture_png(grid_picture(grid_array(images, nrow), grey=images.shape[1] == 1), scale)
 
 
 def picture_png(picture: Image.Image, scale: int = 1) -> bytes:

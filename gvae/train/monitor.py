@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from gvae.config import Recipe
+from gvae.data.grids import grid_array, grid_picture
 from gvae.train import trackers
 
 
@@ -50,14 +50,11 @@ class Monitor:
         """Write ``samples/step-XXXXXXXX.png``: each tensor in ``rows`` is [N, C, H, W] in [0, 1]."""
         if not self.enabled:
             return None
-        from torchvision.utils import make_grid
-
-        images = torch.cat(rows).float().clamp(0, 1).cpu()
-        grid = make_grid(images, nrow=rows[0].shape[0] if len(rows) > 1 else 8, padding=2, pad_value=1.0)
-        array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        images = torch.cat(rows)
+        array = grid_array(images, nrow=rows[0].shape[0] if len(rows) > 1 else 8)
         path = self.run_dir / "samples" / f"step-{step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(path)
+        grid_picture(array, grey=images.shape[1] == 1).save(path)
         trackers.log_grid(self.accelerator, array, step)
         return path
 
