@@ -17,7 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import gvae
-from gvae import loading
+from gvae import loading as ckpt
 from gvae.cli import cli
 from gvae.config import load_recipe
 from gvae.data import PackConfig, iter_samples, load_images, pack
@@ -189,7 +189,7 @@ def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_
     train(tiny_recipe(tmp_path, data, overrides=cond), tmp_path / "straight", progress=False)
     train(tiny_recipe(tmp_path, data, overrides=[*cond, "train.max_steps=2"]), tmp_path / "resumed", progress=False)
     train(tiny_recipe(tmp_path, data, overrides=cond), tmp_path / "resumed", progress=False)
-    a, b = (load_file(str(tmp_path / run / "checkpoints/step-00000004" / loading.WEIGHTS)) for run in ("straight", "resumed"))
+    a, b = (load_file(str(tmp_path / run / "checkpoints/step-00000004" / ckpt.WEIGHTS)) for run in ("straight", "resumed"))
     assert a.keys() == b.keys() and any("embed" in key for key in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from gvae import loading
+from gvae import loading as ckpt
 from gvae.config import LossConfig
 from gvae.models import AEOutput
 from gvae.models.losses import discriminator_loss
@@ -122,6 +122,6 @@ def test_diagnostics_leave_the_training_step_bit_identical(tmp_path, data, kind)
         train(recipe, runs[on], progress=False)
     assert {"gnorm_nll", "gnorm_adv", "gnorm_enc_kl", "active_units", "agg_kl"} <= set(metric_lines(runs[True])[-1])
     assert "gnorm_nll" not in metric_lines(runs[False])[-1]
-    for name in (loading.WEIGHTS, loading.EMA_WEIGHTS):
+    for name in (ckpt.WEIGHTS, ckpt.EMA_WEIGHTS):
         on, off = (load_file(str(runs[flag] / "checkpoints/step-00000003" / name)) for flag in (True, False))
         assert all(torch.equal(on[key], off[key]) for key in on), name

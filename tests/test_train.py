@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
-from gvae import loading
+from gvae import loading as ckpt
 from gvae.cli import cli
 from gvae.config import DataConfig
 from gvae.errors import GvaeError
@@ -31,14 +31,14 @@ def data(tmp_path_factory):
 
 
 def weights(checkpoint_dir):
-    return load_file(str(checkpoint_dir / loading.WEIGHTS))
+    return load_file(str(checkpoint_dir / ckpt.WEIGHTS))
 
 
 def test_run_writes_every_artefact_with_finite_losses(tmp_path, data):
     result = train(tiny_recipe(tmp_path, data), tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert result["step"] == 4
-    assert [p.name for p in loading.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
     for name in ("model.safetensors", "ema.safetensors", "config.yaml", "trainer.json", "loader-0.json"):
         assert (run / "checkpoints/step-00000004" / name).is_file(), name
     assert (run / "checkpoints/step-00000004/state/g/optimizer.bin").is_file()
@@ -86,12 +86,12 @@ def test_kill_during_checkpoint_write_resumes_from_previous_complete_one(tmp_pat
         "main()\n")
     killed = subprocess.run([sys.executable, "-c", script, str(recipe_file), str(run)], capture_output=True)
     assert killed.returncode == -9
-    assert [p.name for p in loading.list_checkpoints(run)] == ["step-00000002"]
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002"]
     assert list((run / "checkpoints").glob(".tmp-*"))  # the torn write is there, under a temporary name
     result = CliRunner().invoke(cli, ["train", str(recipe_file), "--out", str(run), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "run.json").read_text())["resumed_from"].endswith("step-00000002")
-    assert [p.name for p in loading.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000002", "step-00000004"]
     assert not list((run / "checkpoints").glob(".*"))
 
 
@@ -109,7 +109,7 @@ def test_non_finite_losses_skip_steps_then_stop_with_checkpoint_intact(tmp_path,
     trainer = Trainer(recipe, tmp_path / "run", progress=False)
     with pytest.raises(GvaeError, match=r"3 non-finite steps in a row.*step-00000002"):
         trainer.fit()
-    assert [p.name for p in loading.list_checkpoints(tmp_path / "run")] == ["step-00000002"]
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["step-00000002"]
 
 
 @pytest.mark.parametrize("kind", ["vae", "vae-dense", "vaegan"])
