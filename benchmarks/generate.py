@@ -1,24 +1,26 @@
 """End-to-end ``gvae generate`` throughput against the bare generator forward pass, at 64 and 256 px.
 
     python benchmarks/generate.py
-    python benchmarks/generate.py --num64 2048 --num256 256 --threads 2
+    python benchmarks/generate.py --num64 2048 --num256 256 --threads 2 --repeats 5
 
 For each resolution an untrained GVAE with narrow channels is saved as a checkpoint directory (so generation
-goes through ``gvae.load`` exactly as the CLI does), then, side by side:
+goes through ``gvae.load`` exactly as the CLI does), then, side by side, ``--repeats`` times in turn (so that
+both see the same changes of load on a shared machine):
 
 * bare forward: ``model.decode`` on batches of 64 random latents, nothing else (images/s);
 * end to end: :func:`gvae.generation.generate` writing WebDataset shards (per-sample seeded latents, 64-row
-  canonical batches, 8-bit quantisation, PNG encoding in a thread pool, tar writing, sha256, manifest);
-* serial writing: PNG-encoding and tar-writing as many of the model's images on one thread, no model call.
+  canonical batches, 8-bit quantisation, PNG encoding in a thread pool, tar writing, sha256, manifest).
 
-It prints images/s of each, the ratio end-to-end / bare, the overhead (the share of the end-to-end time not
-spent in forward passes) and the time writing would take, serially, relative to the forward passes: the
-overhead stays below that only if the thread pool overlaps encoding with the model.
+It prints the median images/s of each and the median, lowest and highest ratio end-to-end / bare. Beside them,
+the CPU time per image, on one thread, of the forward pass and of writing (PNG-encoding and tar-writing the
+model's own 8-bit outputs), and the forward's share of their sum: when the bare forward already keeps every
+core busy, writing can only be done on the same cores, so end-to-end / bare cannot exceed that share.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -59,22 +61,32 @@ def bare_forward(model: torch.nn.Module, num: int) -> float:
 
 
 def end_to_end(checkpoint: Path, out: Path, num: int) -> float:
-    """Images/s of the library call, after a one-image call has paid for imports and first-call set-up."""
-    generate(GenerateConfig(str(checkpoint), str(out.with_name("warm-up")), num=1, progress=False, ema=False))
+    """Images/s of the library call writing the new directory ``out``."""
     start = time.perf_counter()
     generate(GenerateConfig(str(checkpoint), str(out), num=num, shard_size=1000, batch_size=BLOCK, progress=False,
                             ema=False))
     return num / (time.perf_counter() - start)
 
 
-def serial_writing(model: torch.nn.Module, out: Path, num: int) -> float:
-    """Images/s of PNG-encoding and tar-writing the model's own 8-bit outputs on one thread."""
-    with torch.no_grad():
-        images = quantize(model.decode(torch.randn(BLOCK, model.latent_dim))).numpy()
-    start = time.perf_counter()
+def cpu_ms_per_image(model: torch.nn.Module, out: Path, num: int) -> tuple[float, float]:
+    """CPU ms per image, on this thread alone, of the forward pass (on one thread; two batches after a warm-up
+    one) and of writing: PNG-encoding and tar-writing ``num`` of the model's own 8-bit outputs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            z = torch.randn(BLOCK, model.latent_dim)
+            images = quantize(model.decode(z)).numpy()
+            start = time.thread_time()
+            for _ in range(2):
+                model.decode(z)
+            forward = (time.thread_time() - start) / (2 * BLOCK)
+    finally:
+        torch.set_num_threads(threads)
+    start = time.thread_time()
     write_shard(out, ({"__key__": f"{i:08d}", "png": encode_png(images[i % BLOCK]), "json": {"index": i}}
                       for i in range(num)))
-    return num / (time.perf_counter() - start)
+    return 1000 * forward, 1000 * (time.thread_time() - start) / num
 
 
 def main() -> None:
@@ -82,22 +94,27 @@ def main() -> None:
     parser.add_argument("--num64", type=int, default=1024, help="images generated at 64 px")
     parser.add_argument("--num256", type=int, default=128, help="images generated at 256 px")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3, help="bare and end-to-end runs, in turn, per resolution")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), batches of {BLOCK}")
-    print(f"{'px':>4} {'images':>7} {'bare img/s':>11} {'e2e img/s':>10} {'e2e/bare':>9} {'overhead':>9} "
-          f"{'serial write img/s':>19} {'write/forward time':>19}")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batches of {BLOCK}, {args.repeats} repeats")
+    print(f"{'px':>4} {'images':>7} {'bare img/s':>11} {'e2e img/s':>10} {'e2e/bare':>9} {'(low-high)':>11} "
+          f"{'forward CPU ms/img':>19} {'write CPU ms/img':>17} {'forward share':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for resolution, num in ((64, args.num64), (256, args.num256)):
             root = Path(tmp) / str(resolution)
             model = make_checkpoint(root / "checkpoint", resolution)
-            bare = bare_forward(model, num)
-            e2e = end_to_end(root / "checkpoint", root / "set", num)
-            write = serial_writing(model, root / "serial.tar", num)
-            overhead = 1 - e2e / bare  # share of end-to-end time beyond the forward passes
-            print(f"{resolution:>4} {num:>7} {bare:>11.1f} {e2e:>10.1f} {e2e / bare:>9.2f} {overhead:>8.0%} "
-                  f"{write:>19.1f} {bare / write:>19.2f}")
-            print(f"ratio: generate {resolution} px, end-to-end / bare forward = {e2e / bare:.2f}")
+            end_to_end(root / "checkpoint", root / "warm-up", 1)  # imports and first-call set-up
+            bare, e2e = [], []
+            for r in range(args.repeats):
+                bare.append(bare_forward(model, num))
+                e2e.append(end_to_end(root / "checkpoint", root / f"set-{r}", num))
+            ratios = sorted(e / b for e, b in zip(e2e, bare, strict=True))
+            forward, write = cpu_ms_per_image(model, root / "serial.tar", num)
+            print(f"{resolution:>4} {num:>7} {statistics.median(bare):>11.1f} {statistics.median(e2e):>10.1f} "
+                  f"{statistics.median(ratios):>9.2f} {f'({ratios[0]:.2f}-{ratios[-1]:.2f})':>11} "
+                  f"{forward:>19.2f} {write:>17.2f} {forward / (forward + write):>14.2f}", flush=True)
+            print(f"ratio: generate {resolution} px, end-to-end / bare forward = {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":
