@@ -122,7 +122,10 @@ class LossConfig:
     adv_weight: float = 0.05  # adversarial term for encoder+generator (gvae, vaegan), per pixel value (x C*H*W)
     adv_loss: Literal["nonsat", "hinge"] = "nonsat"
     r1_gamma: float = 0.0  # R1 gradient penalty on real images (0: off)
-    feature_weight: float = 1.0  # vaegan: feature-space reconstruction error, per pixel value (x C*H*W)
+    feature_weight: float = 1.0  # feature-space reconstruction error (see feature_matching), per pixel value (x C*H*W)
+    # also measure the reconstruction in the discriminator's 8x8 features, as the VAE-GAN does (Larsen et al.,
+    # 2016); null: the kind's own choice (on for vaegan, off for gvae). Needs a discriminator.
+    feature_matching: bool | None = None
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
 
     _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "kl_warmup_fraction": (0.0, 1.0),
@@ -422,6 +425,19 @@ def apply_overrides(values: dict[str, Any], overrides: typing.Iterable[str]) -> 
     return merged
 
 
+def uses_feature_matching(recipe: Recipe) -> bool:
+    """Whether the generator's loss also measures reconstructions in the discriminator's features: the recipe's
+    ``loss.feature_matching``, or the kind's own choice when that is null."""
+    chosen = recipe.loss.feature_matching
+    return recipe.model.traits.feature_matching if chosen is None else chosen
+
+
+def _validate_feature_matching(recipe: Recipe) -> None:
+    if recipe.loss.feature_matching and not recipe.model.traits.discriminator:
+        raise GvaeError(f"loss.feature_matching: model.kind {recipe.model.kind} has no discriminator whose features "
+                        "could measure the reconstruction")
+
+
 def _validate_augment(recipe: Recipe) -> None:
     aug = recipe.augment
     repeated = [op for i, op in enumerate(aug.policy) if op in aug.policy[:i]]
@@ -447,6 +463,7 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
     recipe = Recipe(name=str(values.get("name", "unnamed")), **sections)
     _validate_across_sections(recipe)
     _validate_augment(recipe)
+    _validate_feature_matching(recipe)
     return recipe
 
 

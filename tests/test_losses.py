@@ -10,10 +10,12 @@ from torch.distributions import Bernoulli as TorchBernoulli
 from torch.distributions import Normal, kl_divergence
 
 from gvae.config import LossConfig, recipe_from_dict
+from gvae.errors import GvaeError
 from gvae.gaussian import gaussian_kl as gvae_kl
+from gvae.models import build_model
 from gvae.models.likelihoods import Bernoulli, DiscretisedGaussian
 from gvae.models.losses import discriminator_loss, generator_loss, schedule_values
-from tests.test_models import images, narrow_model
+from tests.test_models import NARROW, images, narrow_model
 
 
 def gaussian_params(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -150,6 +152,24 @@ def test_vaegan_feature_term_compares_discriminator_features_with_real_ones_held
     loss.backward()
     assert x.grad is None or not x.grad.any()  # the real features are a fixed target
     assert _grads(model.ae.encoder) and _grads(model.ae.generator)
+
+
+@pytest.mark.parametrize(("kind", "chosen", "expected"), [("gvae", None, False), ("gvae", True, True),
+                                                          ("vaegan", None, True), ("vaegan", False, False)])
+def test_loss_feature_matching_overrides_the_kinds_choice_and_adds_the_feature_term(kind, chosen, expected):
+    recipe = recipe_from_dict({"data": {"resolution": 32, "channels": 1}, "model": {**NARROW, "kind": kind},
+                               "loss": {"feature_matching": chosen}})
+    model = build_model(recipe)
+    assert model.uses_feature_matching is expected
+    x = images(2, 1, 32)
+    out = model.ae(x, torch.randn(2, 8), 0.0)
+    _, terms = generator_loss(out, x, model.disc, recipe.loss, beta=1.0, feature_matching=model.uses_feature_matching)
+    assert ("feature" in terms) is expected
+
+
+def test_feature_matching_without_a_discriminator_is_a_recipe_error():
+    with pytest.raises(GvaeError, match="loss.feature_matching: model.kind vae has no discriminator"):
+        recipe_from_dict({"model": {"kind": "vae"}, "loss": {"feature_matching": True}})
 
 
 def test_r1_penalty_is_half_gamma_times_the_squared_gradient_norm_on_reals():

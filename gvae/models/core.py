@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gvae.config import Recipe
+from gvae.config import Recipe, uses_feature_matching
 from gvae.errors import GvaeError
 from gvae.models.conditioning import LabelledEncoder, LabelledGenerator, check_labels
 from gvae.models.discriminator import Discriminator
@@ -111,7 +111,8 @@ class GenerativeModel(nn.Module):
     """One model of any kind, with the inference interface that generation and evaluation use.
 
     What the kind is made of is asked, not read off its name: ``has_discriminator``, ``takes_input_noise``,
-    ``uses_feature_matching`` (from :attr:`gvae.config.ModelConfig.traits`, the one table of kinds).
+    ``uses_feature_matching`` (from :attr:`gvae.config.ModelConfig.traits`, the one table of kinds, and for
+    feature matching the recipe's ``loss.feature_matching`` where it is set).
 
     ``encode``, ``decode``, ``log_px_z`` and ``sample`` never add noise; call them in eval mode (BatchNorm
     then uses its running statistics, dropout is off). A class-conditional model (``num_classes`` > 0, class
@@ -149,7 +150,7 @@ class GenerativeModel(nn.Module):
     @property
     def uses_feature_matching(self) -> bool:
         """Whether the generator's loss also measures reconstructions in the discriminator's features."""
-        return self.recipe.model.traits.feature_matching
+        return uses_feature_matching(self.recipe)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, C, H, W] in [0, 1] (labels [B] if conditional) -> (mu, logvar) [B, latent] of q(z|x[, y])."""
