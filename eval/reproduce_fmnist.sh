@@ -41,9 +41,9 @@ for seed in $SEEDS; do
   done
   # ablation: the conv VAE with the GVAE's posterior-mean standardisation, to separate what it brings
   train_run recipes/fmnist-32-vae.yaml "runs/fmnist-32-vae-ln-s$seed" "$STEPS" train.seed="$seed" model.latent_norm=true
-  # the GVAE with the VAE-GAN's reconstruction in the discriminator's features
-  train_run recipes/fmnist-32-gvae.yaml "runs/fmnist-32-gvae-fm-s$seed" "$STEPS" train.seed="$seed" \
-    loss.feature_matching=true
+  # ablation: the GVAE without the reconstruction in the discriminator's features
+  train_run recipes/fmnist-32-gvae.yaml "runs/fmnist-32-gvae-nofm-s$seed" "$STEPS" train.seed="$seed" \
+    loss.feature_matching=false
   if [ "$EQUAL_TIME" = 1 ]; then
     train_run recipes/fmnist-32-gvae.yaml "runs/fmnist-32-gvae-time-s$seed" "$GVAE_EQUAL_STEPS" train.seed="$seed"
   fi

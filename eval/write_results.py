@@ -32,8 +32,8 @@ COMPARISONS = [  # (subject, rivals, what the comparison isolates)
                                              "VAE's steps took, timed side by side (eval/equal_time_steps.py)"),
     ("GVAE", ("conv VAE + latent norm",), "against the conv VAE with the same posterior-mean standardisation "
                                           "(`model.latent_norm`): what the adversarial part adds"),
-    ("GVAE + feature matching", SAMPLE_RIVALS, "the GVAE with the VAE-GAN's reconstruction in the "
-                                               "discriminator's features (`loss.feature_matching: true`)"),
+    ("GVAE", ("GVAE without feature matching",), "against itself without the reconstruction in the "
+                                                 "discriminator's features (`loss.feature_matching: false`)"),
 ]
 CLAIMS = [  # (metric, what the paper calls it)
     ("mmd2", "MMD (pixels)"),
@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaderboard", type=Path, default=Path("docs/results/fmnist"))
     parser.add_argument("--runs", nargs="+", default=[f"runs/fmnist-32-{name}-s0" for name in (
-        "gvae", "vae", "vae-dense", "vaegan", "vae-ln", "gvae-time", "gvae-fm")])
+        "gvae", "vae", "vae-dense", "vaegan", "vae-ln", "gvae-time", "gvae-nofm")])
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     parser.add_argument("--budget", default="", help="the training budget, as stated in the reproduce command")
     args = parser.parse_args()
