@@ -108,6 +108,36 @@ def training_minutes(run: Path, batch: int) -> float | None:
     return seconds / 60
 
 
+def run_budgets(runs: list[str], path: Path) -> dict[str, dict]:
+    """Each run's steps, batch and training minutes, by run name, kept in ``path`` (JSON) beside the leaderboard.
+
+    Runs present here are measured and their records replaced; the records of runs that are not (the
+    leaderboard kept their cached results: another machine trained them, or their directories were deleted)
+    are kept, so RESULTS.md can be rewritten after adding one entry without retraining the others.
+    """
+    budgets = json.loads(path.read_text()) if path.is_file() else {}
+    for run in map(Path, runs):
+        if (run / "config.yaml").is_file():
+            train = yaml.safe_load((run / "config.yaml").read_text())["train"]
+            budgets[run.name] = {"steps": train["max_steps"], "batch": train["batch_size"],
+                                 "minutes": training_minutes(run, train["batch_size"])}
+    path.write_text(json.dumps(budgets, indent=1, sort_keys=True) + "\n")
+    return budgets
+
+
+def grid_lines(runs: list[str], grids: Path, out: Path) -> list[str]:
+    """Each run's last sample grid, copied into ``grids`` where the run is present, else the copy made before."""
+    lines = []
+    for run in map(Path, runs):
+        samples = sorted((run / "samples").glob("step-*.png"))
+        target = grids / f"{run.name}.png"
+        if samples:
+            target.write_bytes(samples[-1].read_bytes())
+        if target.is_file():
+            lines += [f"**{run.name}**", "", f"![{run.name}]({os.path.relpath(target, out.parent)})", ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaderboard", type=Path, default=Path("docs/results/fmnist"))
@@ -118,8 +148,10 @@ def main() -> None:
     args = parser.parse_args()
 
     table = read_table(args.leaderboard / "leaderboard.csv")
-    recipe = yaml.safe_load(Path(args.runs[0], "config.yaml").read_text())
-    steps, batch = recipe["train"]["max_steps"], recipe["train"]["batch_size"]
+    budgets = run_budgets(args.runs, args.leaderboard / "budgets.json")
+    steps, batch = budgets[Path(args.runs[0]).name]["steps"], budgets[Path(args.runs[0]).name]["batch"]
+    other_budgets = [f"{name} ({budget['steps']} steps)" for name, budget in budgets.items()
+                     if name in map(lambda run: Path(run).name, args.runs) and budget["steps"] != steps]
     grids = args.out.parent / "results" / "grids"
     grids.mkdir(parents=True, exist_ok=True)
     lines = ["# Results: Fashion-MNIST, GVAE against its baselines", "",
@@ -128,11 +160,13 @@ def main() -> None:
              f"{args.budget}bash eval/reproduce_fmnist.sh",
              f"python eval/write_results.py --leaderboard {args.leaderboard} --out {args.out}", "```", "",
              "## Budget", "",
-             f"Every model: {steps} steps of {batch} images ({steps * batch:,} images seen); each cell averages "
-             f"{table['mmd2']['GVAE']['count']} result(s) (training runs x evaluation seeds).", "",
+             f"Every model: {steps} steps of {batch} images ({steps * batch:,} images seen)"
+             + (f", except {', '.join(other_budgets)}" if other_budgets else "")
+             + f"; each cell averages {table['mmd2']['GVAE']['count']} result(s) (training runs x evaluation seeds).",
+             "",
              "Training time per run where these were trained (from the images/s each run logged): " + ", ".join(
                  f"{Path(run).name} {minutes:.1f} min" for run in args.runs
-                 if (minutes := training_minutes(Path(run), batch)) is not None) + ".", "",
+                 if (minutes := budgets.get(Path(run).name, {}).get("minutes")) is not None) + ".", "",
              *(["**Less than one epoch of the 60,000 training images: the models are barely trained (see the "
                 "sample grids), so the verdicts below exercise the pipeline and say nothing for or against the "
                 "paper.** For evidence run the full protocol: `STEPS=20000 SEEDS=\"0 1\" LATENTS=\"100 1000\" "
@@ -152,12 +186,7 @@ def main() -> None:
     lines += ["", "## Leaderboard", "", (args.leaderboard / "LEADERBOARD.md").read_text().split("\n", 1)[1], "",
               "## Samples (EMA weights, last step): prior samples, then validation images over their "
               "reconstructions", ""]
-    for run in args.runs:
-        samples = sorted(Path(run, "samples").glob("step-*.png"))
-        if samples:
-            target = grids / f"{Path(run).name}.png"
-            target.write_bytes(samples[-1].read_bytes())
-            lines += [f"**{Path(run).name}**", "", f"![{Path(run).name}]({os.path.relpath(target, args.out.parent)})", ""]
+    lines += grid_lines(args.runs, grids, args.out)
     kept = re.search(re.escape(START) + ".*?" + re.escape(END), args.out.read_text(), re.S) \
         if args.out.is_file() else None  # eval/write_augmentation_results.py's part stays
     args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept.group(0) + "\n" if kept else ""))
