@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 from pathlib import Path
 
-START, END = "<!-- augmentation results: start -->", "<!-- augmentation results: end -->"
+from results_md import grid_lines, replace_block
+
+BLOCK_NAME = "augmentation results"
 MODELS = {"gvae-diffaug": "GVAE (conditional, discriminator augmentation)", "vae": "conv VAE (conditional)",
           "vaegan": "VAE-GAN (conditional)"}
 
@@ -60,7 +61,7 @@ def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
                      f"{against_real} | {against_classic} |")
         verdicts.append(f"{MODELS.get(model, model)} (seed {seed}): {against_real.split(':')[0]} against real only, "
                         f"{against_classic.split(':')[0]} against classic augmentation")
-        grids += _copy_grid(Path(f"runs/small-k{k}-{model}-s{seed}"), out_dir)
+        grids += grid_lines([Path(f"runs/small-k{k}-{model}-s{seed}")], out_dir)
     cas = [json.loads(p.read_text())["metrics"].get("utility_cas", {}).get("value") for p in
            sorted(folder.glob("*-s*.json"))]
     cas = [c for c in cas if c is not None]
@@ -74,17 +75,6 @@ def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
               "standard error.", *suggests, "", "Samples of each model (prior samples of the EMA weights, then training "
               "images over their reconstructions):", "", *grids]
     return lines + [""]
-
-
-def _copy_grid(run: Path, out_dir: Path) -> list[str]:
-    """The run's newest sample grid, copied beside RESULTS.md, as Markdown lines ([] when the run is gone)."""
-    grids = sorted(run.glob("samples/step-*.png"))
-    if not grids:
-        return []
-    target = out_dir / "results" / "grids" / f"{run.name}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(grids[-1], target)
-    return [f"**{run.name}**", "", f"![{run.name}](results/grids/{target.name})", ""]
 
 
 def full_data_baselines(path: Path) -> list[str]:
@@ -122,14 +112,8 @@ def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
     lines += [f"| {name} | " + " | ".join(f"{r['per_class'][name]:.3f}" for r in results) + " |" for name in names]
     lines += ["| **all classes** | " + " | ".join(f"**{r['accuracy']:.3f}**" for r in results) + " |", ""]
     for r in results:
-        lines += _copy_grid(Path(r["run"]), out_dir)
+        lines += grid_lines([Path(r["run"])], out_dir)
     return lines
-
-
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the marked block replaced by ``block`` (appended when there is none)."""
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 def main() -> None:
@@ -140,7 +124,7 @@ def main() -> None:
     parser.add_argument("--conditional", type=Path, default=Path("docs/results/conditional"))
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     args = parser.parse_args()
-    lines = [START, "## Does the synthetic data help?", "",
+    lines = ["## Does the synthetic data help?", "",
              "Written by `eval/write_augmentation_results.py` from the studies' results files. Reproduce:", "",
              "```bash", "bash eval/small_data_fmnist.sh      # K = 10 per class: three conditional models",
              "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
@@ -151,9 +135,8 @@ def main() -> None:
     if args.baselines.is_file():
         lines += full_data_baselines(args.baselines)
     lines += class_accuracy_section(args.conditional, args.out.parent)
-    lines.append(END)
     text = args.out.read_text() if args.out.is_file() else ""
-    args.out.write_text(replace_block(text, "\n".join(lines)))
+    args.out.write_text(replace_block(text, BLOCK_NAME, lines))
     print(f"wrote {args.out}")
 
 

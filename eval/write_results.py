@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import re
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from write_augmentation_results import END, START
+from results_md import grid_lines, kept_blocks
 
 BASELINES = ("conv VAE", "dense VAE", "VAE-GAN")
 LATENTS = ("GVAE latent 1000", "GVAE latent 100")  # (subject, rival)
@@ -125,19 +123,6 @@ def run_budgets(runs: list[str], path: Path) -> dict[str, dict]:
     return budgets
 
 
-def grid_lines(runs: list[str], grids: Path, out: Path) -> list[str]:
-    """Each run's last sample grid, copied into ``grids`` where the run is present, else the copy made before."""
-    lines = []
-    for run in map(Path, runs):
-        samples = sorted((run / "samples").glob("step-*.png"))
-        target = grids / f"{run.name}.png"
-        if samples:
-            target.write_bytes(samples[-1].read_bytes())
-        if target.is_file():
-            lines += [f"**{run.name}**", "", f"![{run.name}]({os.path.relpath(target, out.parent)})", ""]
-    return lines
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaderboard", type=Path, default=Path("docs/results/fmnist"))
@@ -152,8 +137,6 @@ def main() -> None:
     steps, batch = budgets[Path(args.runs[0]).name]["steps"], budgets[Path(args.runs[0]).name]["batch"]
     other_budgets = [f"{name} ({budget['steps']} steps)" for name, budget in budgets.items()
                      if name in map(lambda run: Path(run).name, args.runs) and budget["steps"] != steps]
-    grids = args.out.parent / "results" / "grids"
-    grids.mkdir(parents=True, exist_ok=True)
     lines = ["# Results: Fashion-MNIST, GVAE against its baselines", "",
              "Written by `eval/write_results.py` from the leaderboard files; nothing here is typed by hand.", "",
              "## Reproduce", "", "```bash", "apt-get install dataset-fashion-mnist",
@@ -186,10 +169,9 @@ def main() -> None:
     lines += ["", "## Leaderboard", "", (args.leaderboard / "LEADERBOARD.md").read_text().split("\n", 1)[1], "",
               "## Samples (EMA weights, last step): prior samples, then validation images over their "
               "reconstructions", ""]
-    lines += grid_lines(args.runs, grids, args.out)
-    kept = re.search(re.escape(START) + ".*?" + re.escape(END), args.out.read_text(), re.S) \
-        if args.out.is_file() else None  # eval/write_augmentation_results.py's part stays
-    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept.group(0) + "\n" if kept else ""))
+    lines += grid_lines(args.runs, args.out.parent)
+    kept = kept_blocks(args.out.read_text()) if args.out.is_file() else []  # the other scripts' parts stay
+    args.out.write_text("\n".join(lines) + "\n" + "".join(f"\n{block}\n" for block in kept))
     print(f"wrote {args.out}")
 
 
