@@ -14,6 +14,7 @@
 set -euo pipefail
 STEPS=${STEPS:-3000}
 SEEDS=${SEEDS-"0 1"}
+ARMS=${ARMS:-"plain diffaug"}                      # e.g. ARMS=plain and ARMS=diffaug in two shells, one core each
 NUM_SAMPLES=${NUM_SAMPLES:-5000}                   # samples drawn per run for FID/KID and memorisation
 NUM_REAL=${NUM_REAL:-10000}                        # test images (the whole t10k split)
 DATA=${DATA:-data/fmnist}
@@ -28,10 +29,11 @@ SUBSET="$DATA/train-000000.tar"
 gvae data inspect "$SUBSET"
 
 for seed in $SEEDS; do
-  for arm in plain diffaug; do
+  for arm in $ARMS; do
     recipe=recipes/fmnist-32-gvae.yaml
     [ "$arm" = diffaug ] && recipe=recipes/fmnist-32-gvae-diffaug.yaml
     run="$OUT/$arm-s$seed"
+    [ -f "$run/results.json" ] && continue          # measured already: rerunning the script only prints the table
     gvae train "$recipe" data.train="$SUBSET" data.val="$DATA" train.seed="$seed" train.max_steps="$STEPS" \
       train.checkpoint_every="$STEPS" log.sample_every="$STEPS" --out "$run" --no-progress
     gvae eval "$run" --data "$DATA" --feature-weights "$WEIGHTS" --metrics fid,kid,memorization \
@@ -39,15 +41,15 @@ for seed in $SEEDS; do
   done
 done
 
-python3 - "$OUT" $SEEDS <<'PY'
+python3 - "$OUT" "$ARMS" $SEEDS <<'PY'
 import json, statistics, sys
 from pathlib import Path
 
-out, seeds = Path(sys.argv[1]), sys.argv[2:]
+out, arms, seeds = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
 names = ("fid", "kid", "memorization")
 print(f"\n{'arm':8} {'seed':>4} {'fid':>8} {'kid':>8} {'memo':>6} {'d_real_sign':>11} {'aug_p':>6}")
 means = {}
-for arm in ("plain", "diffaug"):
+for arm in arms:
     rows = []
     for seed in seeds:
         run = out / f"{arm}-s{seed}"
@@ -59,5 +61,9 @@ for arm in ("plain", "diffaug"):
               f" {last.get('aug_p', 0.0):6.3f}")
     means[arm] = [statistics.mean(column) for column in zip(*rows)]
     print(f"{arm:8} {'mean':>4} {means[arm][0]:8.2f} {means[arm][1]:8.4f} {means[arm][2]:6.3f}")
-print(f"ratio: fid diffaug / plain = {means['diffaug'][0] / means['plain'][0]:.3f}")
+    if len(rows) > 1:
+        stds = [statistics.stdev(column) for column in zip(*rows)]
+        print(f"{arm:8} {'std':>4} {stds[0]:8.2f} {stds[1]:8.4f} {stds[2]:6.3f}")
+if {"plain", "diffaug"} <= set(means):
+    print(f"ratio: fid diffaug / plain = {means['diffaug'][0] / means['plain'][0]:.3f}")
 PY
