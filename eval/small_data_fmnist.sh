@@ -34,15 +34,4 @@ for seed in $SEEDS; do
   done
 done
 
-python3 - "${results[@]}" <<'PY'
-import json, sys
-from pathlib import Path
-print("| source | metric | accuracy or gain | ± |\n|---|---|---|---|")
-for path in sys.argv[1:]:
-    doc, source = json.load(open(path)), Path(path).stem
-    for name, entry in doc["metrics"].items():
-        if source != "real" and ("_real_" in name or "_classic_" in name):
-            continue  # the same images and classifier seeds for every model: shown once, from real.json
-        spread = "" if entry["std"] is None else f"{entry['std']:.3f}"
-        print(f"| {source} | {name} | {entry['value']:.4f} | {spread} |")
-PY
+python3 eval/utility_table.py "${results[@]}"
