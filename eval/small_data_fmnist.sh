@@ -8,10 +8,12 @@
 #
 #   bash eval/small_data_fmnist.sh                       # 300 steps, seed 0
 #   STEPS=1000 SEEDS="0 1" bash eval/small_data_fmnist.sh
+#   SEEDS=1 MODELS=gvae-diffaug bash eval/small_data_fmnist.sh   # one model; results already in OUT are kept
 set -euo pipefail
 STEPS=${STEPS:-300}
 SEEDS=${SEEDS-"0"}
 K=${K:-10}
+MODELS=${MODELS:-"gvae-diffaug vae vaegan"}
 UTILITY_SEEDS=${UTILITY_SEEDS:-3}
 DATA=${DATA:-data/fmnist-k$K}
 OUT=${OUT:-docs/results/small-data}
@@ -23,14 +25,15 @@ mkdir -p "$OUT"
 [ -f "$OUT/real.json" ] || gvae eval utility --data "$DATA" --k "$K" --seeds "$UTILITY_SEEDS" --out "$OUT/real.json"
 results=("$OUT/real.json")
 for seed in $SEEDS; do
-  for model in gvae-diffaug vae vaegan; do
+  for model in $MODELS; do
     run=runs/small-k$K-$model-s$seed
+    results+=("$OUT/$model-s$seed.json")
+    [ -f "$OUT/$model-s$seed.json" ] && continue   # measured already (delete the file to measure again)
     gvae train "recipes/fmnist-32-$model.yaml" model.conditional=true data.train="$DATA" data.val="$DATA" \
       train.seed="$seed" train.max_steps="$STEPS" train.checkpoint_every="$STEPS" log.sample_every="$STEPS" \
       train.ema_bn_images=100 --out "$run" --no-progress
     gvae eval "$run" --data "$DATA" --metrics utility --utility-k "$K" --utility-seeds "$UTILITY_SEEDS" \
       --out "$OUT/$model-s$seed.json"
-    results+=("$OUT/$model-s$seed.json")
   done
 done
 
