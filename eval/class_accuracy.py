@@ -47,8 +47,10 @@ def main() -> None:
     model = gvae.load(args.run)
     if model.num_classes == 0:
         raise SystemExit(f"{args.run} is not a conditional model")
-    result = {"run": args.run, "feature_weights": args.feature_weights, "lr": model.recipe.optim.lr,
-              "steps": model.recipe.train.max_steps,
+    recipe = model.recipe
+    result = {"run": args.run, "feature_weights": args.feature_weights, "lr": recipe.optim.lr,
+              "d_lr": recipe.optim.d_lr, "feature_matching": bool(recipe.loss.feature_matching),
+              "steps": recipe.train.max_steps,
               **class_accuracy(model, load_classifier(args.feature_weights), args.per_class, args.seed)}
     for name, value in result["per_class"].items():
         print(f"{name:14} {value:.3f}")

@@ -6,7 +6,8 @@
 #
 #   bash eval/conditional_fmnist.sh                      # one epoch, seeds 0 and 1
 #   STEPS=400 bash eval/conditional_fmnist.sh            # the budget docs/RESULTS.md reports
-#   STEPS=400 LR=1e-3 bash eval/conditional_fmnist.sh    # both players' learning rate (the recipe's: 2e-4)
+#   STEPS=400 LR=1e-3 bash eval/conditional_fmnist.sh    # both players' learning rate (the recipe's: 1e-3, 2e-4)
+#   STEPS=400 TAG=-v2 bash eval/conditional_fmnist.sh    # runs and results named -v2, beside earlier ones
 set -euo pipefail
 STEPS=${STEPS:-937}
 SEEDS=${SEEDS-"0 1"}
@@ -15,7 +16,7 @@ OUT=${OUT:-docs/results/conditional}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 WEIGHTS=${WEIGHTS:-features/fmnist.safetensors}
 LR=${LR:-}
-TAG=${LR:+-lr$LR}
+TAG=${TAG-${LR:+-lr$LR}}
 
 [ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
 [ -f "$WEIGHTS" ] || gvae eval train-features --data data/fmnist --out "$WEIGHTS" --limit 10000 --epochs 2
