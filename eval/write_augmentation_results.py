@@ -135,7 +135,8 @@ def main() -> None:
              "Written by `eval/write_augmentation_results.py` from the studies' results files. Reproduce:", "",
              "```bash", "bash eval/small_data_fmnist.sh      # K = 10 per class: three conditional models",
              "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
-             "STEPS=400 bash eval/conditional_fmnist.sh; STEPS=400 LR=1e-3 bash eval/conditional_fmnist.sh",
+             "STEPS=400 TAG=-fm bash eval/conditional_fmnist.sh   # the current recipe; the earlier rows are the "
+             "recipe before feature matching (STEPS=400, with and without LR=1e-3)",
              "python eval/write_augmentation_results.py", "```", ""]
     if (args.small_data / "real.json").is_file():
         lines += small_data_section(args.small_data, args.k, args.out.parent)
