@@ -13,6 +13,7 @@ import argparse
 import torch
 
 import gvae
+from gvae.config import uses_feature_matching
 from gvae.fileio import write_json_atomic
 from gvae.metrics.features import load_classifier
 
@@ -49,7 +50,7 @@ def main() -> None:
         raise SystemExit(f"{args.run} is not a conditional model")
     recipe = model.recipe
     result = {"run": args.run, "feature_weights": args.feature_weights, "lr": recipe.optim.lr,
-              "d_lr": recipe.optim.d_lr, "feature_matching": bool(recipe.loss.feature_matching),
+              "d_lr": recipe.optim.d_lr, "feature_matching": uses_feature_matching(recipe),
               "steps": recipe.train.max_steps,
               **class_accuracy(model, load_classifier(args.feature_weights), args.per_class, args.seed)}
     for name, value in result["per_class"].items():

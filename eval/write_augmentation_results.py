@@ -50,7 +50,7 @@ def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
              "|---|---|---|---|---|",
              f"| real only | {_cell(real.get(f'utility_real_k{k}'))} | | | |",
              f"| real + classic augmentation | {_cell(real.get(f'utility_classic_k{k}'))} | | | |"]
-    verdicts, grids = [], []
+    verdicts, grids, cas, gains = [], [], [], []
     for path in sorted(folder.glob("*-s*.json")):
         model, seed = path.stem.rsplit("-s", 1)
         metrics = json.loads(path.read_text())["metrics"]
@@ -62,15 +62,18 @@ def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
         verdicts.append(f"{MODELS.get(model, model)} (seed {seed}): {against_real.split(':')[0]} against real only, "
                         f"{against_classic.split(':')[0]} against classic augmentation")
         grids += grid_lines([Path(f"runs/small-k{k}-{model}-s{seed}")], out_dir)
-    cas = [json.loads(p.read_text())["metrics"].get("utility_cas", {}).get("value") for p in
-           sorted(folder.glob("*-s*.json"))]
-    cas = [c for c in cas if c is not None]
+        if "utility_cas" in metrics:
+            cas.append(metrics["utility_cas"]["value"])
+        if against_real.startswith("helps"):
+            gains.append(metrics[f"utility_gain_k{k}"]["value"])
     real_accuracy = real.get(f"utility_real_k{k}", {}).get("value")
+    mixed = ("mixed 1:1 into every batch they dilute the real images rather than add to them" if not gains else
+             f"mixed 1:1 into every batch they helped only where marked above, by at most +{max(gains):.3f}")
     suggests = [] if not cas or real_accuracy is None else [
         "", f"What the numbers suggest: a classifier trained on the samples alone (CAS) reaches {min(cas):.2f} to "
         f"{max(cas):.2f}, against {real_accuracy:.2f} for the {10 * k} real images, so the samples carry only part "
-        "of their class; mixed 1:1 into every batch they dilute the real images rather than add to them. A model "
-        "has to bring its CAS near the real accuracy before its samples can help."]
+        f"of their class; {mixed}. A model has to bring its CAS near the real accuracy before its samples can help "
+        "much."]
     lines += ["", f"**At K = {k}: " + "; ".join(verdicts) + ".** A gain counts only when it is larger than its "
               "standard error.", *suggests, "", "Samples of each model (prior samples of the EMA weights, then training "
               "images over their reconstructions):", "", *grids]
