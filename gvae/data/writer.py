@@ -21,9 +21,15 @@ from PIL import Image
 
 from gvae.fileio import PARTIAL_SUFFIX
 
+# zlib level of every PNG gvae writes (packs and generated sets). Level 1 against Pillow's default 6, measured
+# by benchmarks/generate.py: a 64 px image encodes 3 times faster (0.28 against 0.83 CPU ms) for 30% more bytes
+# on an untrained model's noise-like output, 11% more on CT-like phantoms; it decodes in the same time. At
+# 64 px that encoding was most of the CPU `gvae generate` spends beside the model.
+PNG_COMPRESS_LEVEL = 1
+
 
 def encode_png(image: np.ndarray) -> bytes:
-    """Losslessly encode ``image`` as PNG.
+    """Losslessly encode ``image`` as PNG (zlib level :data:`PNG_COMPRESS_LEVEL`).
 
     ``image``: uint8 ``[H, W]`` (grey), ``[H, W, 1]``, ``[H, W, 3]`` (RGB), or uint16 ``[H, W]`` / ``[H, W, 1]``
     (16-bit grey, for ``--bits 16``). Other dtypes or shapes raise ValueError: silently rescaling would hide
@@ -39,7 +45,7 @@ def encode_png(image: np.ndarray) -> bytes:
         raise ValueError(f"encode_png: expected uint8 [H,W]/[H,W,3] or uint16 [H,W], got {image.dtype} "
                          f"{list(image.shape)}")
     buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
+    pil.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
