@@ -16,7 +16,6 @@ DeepSpeed's engines (see :mod:`gvae.train.deepspeed_loading`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -51,7 +50,3 @@ def _discard(path: Path) -> None:
     trash = path.with_name(f".trash-{path.name}")
     os.replace(path, trash)
     shutil.rmtree(trash)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

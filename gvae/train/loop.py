@@ -205,7 +205,7 @@ class Trainer:
         self.accs.g.save_state(str(tmp / "state" / "g"))
         if self.disc is not None:
             self.accs.d.save_state(str(tmp / "state" / "d"))
-        ckpt.write_json(tmp / f"loader-{self.rank}.json", self.loader.state_dict())
+        write_json_atomic(tmp / f"loader-{self.rank}.json", self.loader.state_dict(), sort_keys=True)
         with self._gathered():
             if acc.is_main_process:
                 save_weights(self.model, tmp / WEIGHTS)
@@ -214,8 +214,8 @@ class Trainer:
             save_weights(self.ema.model, tmp / EMA_WEIGHTS)
             (tmp / CONFIG).write_text(self.recipe.to_yaml())
             adaptive = {} if self.adaptive is None else {"augment": self.adaptive.state_dict()}
-            ckpt.write_json(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
-                                                   "world_size": self.world, **adaptive})
+            write_json_atomic(tmp / "trainer.json", {"step": self.step, "bad_steps": self.bad_steps,
+                                                     "world_size": self.world, **adaptive}, sort_keys=True)
         acc.wait_for_everyone()
         final = self.run_dir / "checkpoints" / step_dir_name(self.step)
         if acc.is_main_process:
