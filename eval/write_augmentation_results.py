@@ -1,8 +1,9 @@
 """Write the "Does the synthetic data help?" part of docs/RESULTS.md from the files the studies leave
-(no number is typed by hand): the small-data utility study (eval/small_data_fmnist.sh), the real-only and
-classic-augmentation baselines on all of Fashion-MNIST (eval/utility_fmnist.sh), and the class accuracy of a
-conditional model's samples (eval/conditional_fmnist.sh). The part sits between two marker lines in
-docs/RESULTS.md, which eval/write_results.py keeps when it rewrites the rest.
+(no number is typed by hand): the small-data utility studies (eval/small_data_fmnist.sh at K = 10 and 100,
+eval/utility_phantom.sh), the real-only and classic-augmentation baselines on all of Fashion-MNIST
+(eval/utility_fmnist.sh), and the class accuracy of a conditional model's samples (eval/conditional_fmnist.sh).
+The part sits between two marker lines in docs/RESULTS.md, which eval/write_results.py keeps when it rewrites
+the rest.
 
     python eval/write_augmentation_results.py --out docs/RESULTS.md
 """
@@ -13,6 +14,7 @@ import argparse
 import json
 import re
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from results_md import grid_lines, replace_block
@@ -38,22 +40,59 @@ def _verdict(gain: dict | None, rival: str) -> str:
     return f"no clear effect: {value:+.3f} ± {se:.3f} against {rival}"
 
 
-def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
-    real = json.loads((folder / "real.json").read_text())["metrics"]
-    lines = [f"### K = {k} labelled images per class (Fashion-MNIST)", "",
-             f"The classifier trains on the same {10 * k} labelled images throughout (`data/fmnist-k{k}`: "
-             f"`gvae data pack ... --per-class {k}`), alone, with classic augmentation (random shifts of up to 2 px), "
-             "or with 500 samples per class of a conditional model trained on those same images only, mixed 1:1 into "
-             "every batch; accuracy on the 10,000 test images, mean ± std over 3 classifier seeds; gains are paired "
-             "differences ± their standard error.", "",
+@dataclass(frozen=True)
+class Study:
+    """One small-data utility study: where its results lie and the words that describe its data."""
+
+    folder: Path
+    k: int
+    dataset: str  # the heading's name of the data
+    training_set: str  # how the K labelled images per class were made
+    held_out: str  # what the accuracy is measured on
+    classic: str  # what classic augmentation does there
+    runs: str  # the runs are runs/{runs}-{model}-s{seed}
+    classes: int = 10
+
+
+STUDIES = [
+    Study(Path("docs/results/small-data"), 10, "Fashion-MNIST", "`data/fmnist-k10`: `gvae data pack ... --per-class 10`",
+          "the 10,000 test images", "random shifts of up to 2 px", "small-k10"),
+    Study(Path("docs/results/small-data-k100"), 100, "Fashion-MNIST",
+          "`data/fmnist-k100`: `gvae data pack ... --per-class 100`", "the 10,000 test images",
+          "random shifts of up to 2 px", "small-k100"),
+    Study(Path("docs/results/utility-phantom"), 25, "CT-like phantoms, lesion count",
+          "`data/phantom-k25`: 4,000 phantoms packed at 64 px, a quarter held out, 25 per class kept",
+          "the 1,000 held-out phantoms", "random shifts of up to 2 px; no flips, as anatomy has a side", "phantom-k25",
+          classes=4),
+]
+
+
+def _across(runs: list[dict], name: str) -> str:
+    """Mean ± std over training seeds of one metric's per-seed means (gains with their sign)."""
+    values = [m[name]["value"] for m in runs if name in m]
+    if not values:
+        return "not measured"
+    mean = f"{statistics.mean(values):{'+' if '_gain' in name else ''}.3f}"
+    return mean if len(values) == 1 else f"{mean} ± {statistics.stdev(values):.3f}"
+
+
+def small_data_section(study: Study, out_dir: Path) -> list[str]:
+    k, real = study.k, json.loads((study.folder / "real.json").read_text())["metrics"]
+    lines = [f"### K = {k} labelled images per class ({study.dataset})", "",
+             f"The classifier trains on the same {study.classes * k} labelled images throughout ({study.training_set}), "
+             f"alone, with classic augmentation ({study.classic}), or with 500 samples per class of a conditional "
+             "model trained on those same images only, mixed 1:1 into every batch; accuracy on "
+             f"{study.held_out}, mean ± std over 3 classifier seeds; gains are paired differences ± their standard "
+             "error.", "",
              "| training set | accuracy | CAS (samples only) | against real only | against classic augmentation |",
              "|---|---|---|---|---|",
              f"| real only | {_cell(real.get(f'utility_real_k{k}'))} | | | |",
              f"| real + classic augmentation | {_cell(real.get(f'utility_classic_k{k}'))} | | | |"]
-    verdicts, grids, cas, gains = [], [], [], []
-    for path in sorted(folder.glob("*-s*.json")):
+    verdicts, grids, by_model, gains = [], [], {}, []
+    for path in sorted(study.folder.glob("*-s*.json")):
         model, seed = path.stem.rsplit("-s", 1)
         metrics = json.loads(path.read_text())["metrics"]
+        by_model.setdefault(model, []).append(metrics)
         against_real = _verdict(metrics.get(f"utility_gain_k{k}"), "real only")
         against_classic = _verdict(metrics.get(f"utility_gain_vs_classic_k{k}"), "classic")
         lines.append(f"| real + {MODELS.get(model, model)}, training seed {seed} | "
@@ -61,22 +100,28 @@ def small_data_section(folder: Path, k: int, out_dir: Path) -> list[str]:
                      f"{against_real} | {against_classic} |")
         verdicts.append(f"{MODELS.get(model, model)} (seed {seed}): {against_real.split(':')[0]} against real only, "
                         f"{against_classic.split(':')[0]} against classic augmentation")
-        grids += grid_lines([Path(f"runs/small-k{k}-{model}-s{seed}")], out_dir)
-        if "utility_cas" in metrics:
-            cas.append(metrics["utility_cas"]["value"])
+        grids += grid_lines([Path(f"runs/{study.runs}-{model}-s{seed}")], out_dir)
         if against_real.startswith("helps"):
             gains.append(metrics[f"utility_gain_k{k}"]["value"])
+    lines += ["", "Across training seeds (mean ± std of each seed's mean; a model trained once shows its one value):",
+              "", "| model | training seeds | accuracy | CAS | gain over real only | gain over classic |",
+              "|---|---|---|---|---|---|"]
+    for model, runs in by_model.items():
+        cells = [_across(runs, name) for name in (f"utility_synthetic_k{k}", "utility_cas", f"utility_gain_k{k}",
+                                                   f"utility_gain_vs_classic_k{k}")]
+        lines.append(f"| {MODELS.get(model, model)} | {len(runs)} | " + " | ".join(cells) + " |")
+    cas = [m["utility_cas"]["value"] for runs in by_model.values() for m in runs if "utility_cas" in m]
     real_accuracy = real.get(f"utility_real_k{k}", {}).get("value")
     mixed = ("mixed 1:1 into every batch they dilute the real images rather than add to them" if not gains else
              f"mixed 1:1 into every batch they helped only where marked above, by at most +{max(gains):.3f}")
     suggests = [] if not cas or real_accuracy is None else [
         "", f"What the numbers suggest: a classifier trained on the samples alone (CAS) reaches {min(cas):.2f} to "
-        f"{max(cas):.2f}, against {real_accuracy:.2f} for the {10 * k} real images, so the samples carry only part "
-        f"of their class; {mixed}. A model has to bring its CAS near the real accuracy before its samples can help "
-        "much."]
-    lines += ["", f"**At K = {k}: " + "; ".join(verdicts) + ".** A gain counts only when it is larger than its "
-              "standard error.", *suggests, "", "Samples of each model (prior samples of the EMA weights, then training "
-              "images over their reconstructions):", "", *grids]
+        f"{max(cas):.2f} (chance {1 / study.classes:.2f}), against {real_accuracy:.2f} for the "
+        f"{study.classes * k} real images, so the samples carry only part of their class; {mixed}. A model has to "
+        "bring its CAS near the real accuracy before its samples can help much."]
+    lines += ["", f"**{study.dataset}, K = {k}: " + "; ".join(verdicts) + ".** A gain counts only when it is larger "
+              "than its standard error.", *suggests, "", "Samples of each model (prior samples of the EMA weights, "
+              "then training images over their reconstructions):", "", *grids]
     return lines + [""]
 
 
@@ -128,21 +173,22 @@ def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small-data", type=Path, default=Path("docs/results/small-data"))
-    parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--baselines", type=Path, default=Path("docs/results/utility/real.json"))
     parser.add_argument("--conditional", type=Path, default=Path("docs/results/conditional"))
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     args = parser.parse_args()
     lines = ["## Does the synthetic data help?", "",
              "Written by `eval/write_augmentation_results.py` from the studies' results files. Reproduce:", "",
-             "```bash", "bash eval/small_data_fmnist.sh      # K = 10 per class: three conditional models",
+             "```bash", "SEEDS=\"0 1\" bash eval/small_data_fmnist.sh           # K = 10 per class: three conditional models",
+             "K=100 OUT=docs/results/small-data-k100 SEEDS=\"0 1\" bash eval/small_data_fmnist.sh",
+             "SEEDS=\"0 1\" bash eval/utility_phantom.sh             # K = 25 phantoms per lesion count",
              "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
              "STEPS=400 TAG=-fm bash eval/conditional_fmnist.sh   # the current recipe; the earlier rows are the "
              "recipe before feature matching (STEPS=400, with and without LR=1e-3)",
              "python eval/write_augmentation_results.py", "```", ""]
-    if (args.small_data / "real.json").is_file():
-        lines += small_data_section(args.small_data, args.k, args.out.parent)
+    for study in STUDIES:
+        if (study.folder / "real.json").is_file():
+            lines += small_data_section(study, args.out.parent)
     if args.baselines.is_file():
         lines += full_data_baselines(args.baselines)
     lines += class_accuracy_section(args.conditional, args.out.parent)

@@ -49,3 +49,29 @@ def test_grids_and_budgets_of_a_removed_run_are_kept_and_a_present_run_is_remeas
     _run(tmp_path / "runs" / "r-s1", steps=30, images_per_s=10.0)
     assert run_budgets([str(tmp_path / "runs" / "r-s1")], record) == {
         "r-s0": {"steps": 60, "batch": 10, "minutes": 2.0}, "r-s1": {"steps": 30, "batch": 10, "minutes": 0.5}}
+
+
+def _utility(path: Path, k: int, **values: tuple[float, float]) -> None:
+    path.write_text(json.dumps({"metrics": {name.replace("K", f"k{k}"): {"value": v, "std": s}
+                                            for name, (v, s) in values.items()}}))
+
+
+def test_the_small_data_section_judges_each_gain_by_its_error_and_averages_over_training_seeds(tmp_path):
+    from write_augmentation_results import Study, small_data_section
+
+    study = Study(tmp_path / "study", 5, "Shapes", "a pack", "the held-out shapes", "shifts", "shapes-k5",
+                  classes=4)
+    study.folder.mkdir()
+    _utility(study.folder / "real.json", 5, utility_real_K=(0.60, 0.01), utility_classic_K=(0.70, 0.01))
+    _utility(study.folder / "gvae-s0.json", 5, utility_synthetic_K=(0.64, 0.01), utility_cas=(0.40, 0.02),
+             utility_gain_K=(0.04, 0.01), utility_gain_vs_classic_K=(-0.06, 0.01))
+    _utility(study.folder / "gvae-s1.json", 5, utility_synthetic_K=(0.61, 0.01), utility_cas=(0.30, 0.02),
+             utility_gain_K=(0.01, 0.02), utility_gain_vs_classic_K=(-0.09, 0.01))
+    text = "\n".join(small_data_section(study, tmp_path))
+    assert "| real + gvae, training seed 0 | 0.640 ± 0.010 | 0.400 ± 0.020 | helps: +0.040 ± 0.010 over real only" \
+           " | hurts: -0.060 ± 0.010 against classic |" in text
+    assert "no clear effect: +0.010 ± 0.020 against real only" in text  # a gain within its error is no gain
+    # seed means 0.64 and 0.61: mean 0.625, sample std 0.0212; gains +0.04 and +0.01: +0.025 +- 0.0212
+    assert "| gvae | 2 | 0.625 ± 0.021 | 0.350 ± 0.071 | +0.025 ± 0.021 | -0.075 ± 0.021 |" in text
+    assert "(CAS) reaches 0.30 to 0.40 (chance 0.25), against 0.60 for the 20 real images" in text
+    assert "helped only where marked above, by at most +0.040" in text
