@@ -55,10 +55,13 @@ def test_high_resolution_recipe_uses_latent_1000():
     assert (recipe.data.resolution, recipe.data.channels, recipe.model.latent_dim) == (1024, 3, 1000)
 
 
-def test_only_the_diffaug_recipe_augments_and_it_differs_from_the_gvae_recipe_only_there():
+def test_only_the_diffaug_recipes_augment_and_each_differs_from_its_plain_recipe_only_there():
+    pairs = {"fmnist-32-gvae-diffaug": "fmnist-32-gvae", "phantom-64-gvae-cond-diffaug": "phantom-64-gvae-cond"}
     for path in TOP_LEVEL:
-        if path.stem != "fmnist-32-gvae-diffaug":
+        if path.stem not in pairs:
             assert not load_recipe(path).augment.policy, path.stem
-    plain, augmented = (load_recipe(RECIPES / f"{name}.yaml") for name in ("fmnist-32-gvae", "fmnist-32-gvae-diffaug"))
-    assert dataclasses.replace(augmented, name=plain.name, augment=plain.augment) == plain
-    assert augmented.augment.policy and augmented.augment.target > 0
+    for augmented_name, plain_name in pairs.items():
+        plain, augmented = (load_recipe(RECIPES / f"{name}.yaml") for name in (plain_name, augmented_name))
+        assert dataclasses.replace(augmented, name=plain.name, augment=plain.augment) == plain, augmented_name
+        assert augmented.augment.policy and augmented.augment.target > 0
+        assert "flip" not in augmented.augment.policy  # garments and anatomy both have a side
