@@ -79,7 +79,7 @@ def _across(runs: list[dict], name: str) -> str:
 def small_data_section(study: Study, out_dir: Path) -> list[str]:
     k, real = study.k, json.loads((study.folder / "real.json").read_text())["metrics"]
     lines = [f"### K = {k} labelled images per class ({study.dataset})", "",
-             f"The classifier trains on the same {study.classes * k} labelled images throughout ({study.training_set}), "
+             f"The classifier trains on the same {study.classes * k:,} labelled images throughout ({study.training_set}), "
              f"alone, with classic augmentation ({study.classic}), or with 500 samples per class of a conditional "
              "model trained on those same images only, mixed 1:1 into every batch; accuracy on "
              f"{study.held_out}, mean ± std over 3 classifier seeds; gains are paired differences ± their standard "
@@ -117,7 +117,7 @@ def small_data_section(study: Study, out_dir: Path) -> list[str]:
     suggests = [] if not cas or real_accuracy is None else [
         "", f"What the numbers suggest: a classifier trained on the samples alone (CAS) reaches {min(cas):.2f} to "
         f"{max(cas):.2f} (chance {1 / study.classes:.2f}), against {real_accuracy:.2f} for the "
-        f"{study.classes * k} real images, so the samples carry only part of their class; {mixed}. A model has to "
+        f"{study.classes * k:,} real images, so the samples carry only part of their class; {mixed}. A model has to "
         "bring its CAS near the real accuracy before its samples can help much."]
     lines += ["", f"**{study.dataset}, K = {k}: " + "; ".join(verdicts) + ".** A gain counts only when it is larger "
               "than its standard error.", *suggests, "", "Samples of each model (prior samples of the EMA weights, "
