@@ -54,12 +54,15 @@ class Study:
     classes: int = 10
 
 
+def _fmnist(k: int, folder: str) -> Study:
+    """A Fashion-MNIST study of eval/small_data_fmnist.sh at K = ``k``, its results in ``folder``."""
+    return Study(Path(folder), k, "Fashion-MNIST", f"`data/fmnist-k{k}`: `gvae data pack ... --per-class {k}`",
+                 "the 10,000 test images", "random shifts of up to 2 px", f"small-k{k}")
+
+
 STUDIES = [
-    Study(Path("docs/results/small-data"), 10, "Fashion-MNIST", "`data/fmnist-k10`: `gvae data pack ... --per-class 10`",
-          "the 10,000 test images", "random shifts of up to 2 px", "small-k10"),
-    Study(Path("docs/results/small-data-k100"), 100, "Fashion-MNIST",
-          "`data/fmnist-k100`: `gvae data pack ... --per-class 100`", "the 10,000 test images",
-          "random shifts of up to 2 px", "small-k100"),
+    _fmnist(10, "docs/results/small-data"),
+    _fmnist(100, "docs/results/small-data-k100"),
     Study(Path("docs/results/utility-phantom"), 25, "CT-like phantoms, lesion count",
           "`data/phantom-k25`: 4,000 phantoms packed at 64 px, a quarter held out, 25 per class kept",
           "the 1,000 held-out phantoms", "random shifts of up to 2 px; no flips, as anatomy has a side", "phantom-k25",

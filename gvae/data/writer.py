@@ -28,8 +28,8 @@ from gvae.fileio import PARTIAL_SUFFIX
 PNG_COMPRESS_LEVEL = 1
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Losslessly encode ``image`` as PNG (zlib level :data:`PNG_COMPRESS_LEVEL`).
+def encode_png(image: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """Losslessly encode ``image`` as PNG at zlib ``compress_level`` (gvae writes at :data:`PNG_COMPRESS_LEVEL`).
 
     ``image``: uint8 ``[H, W]`` (grey), ``[H, W, 1]``, ``[H, W, 3]`` (RGB), or uint16 ``[H, W]`` / ``[H, W, 1]``
     (16-bit grey, for ``--bits 16``). Other dtypes or shapes raise ValueError: silently rescaling would hide
@@ -45,7 +45,7 @@ def encode_png(image: np.ndarray) -> bytes:
         raise ValueError(f"encode_png: expected uint8 [H,W]/[H,W,3] or uint16 [H,W], got {image.dtype} "
                          f"{list(image.shape)}")
     buffer = io.BytesIO()
-    pil.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    pil.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
