@@ -153,6 +153,28 @@ def test_rerun_after_a_kill_keeps_finished_shards_and_equals_an_uninterrupted_ru
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]
 
 
+def test_a_failed_shard_write_is_raised_and_leaves_only_finished_shards(reference, run, tmp_path, monkeypatch):
+    # The tar is appended to on its own thread: its error (a full disk here) must still stop the run, drop the
+    # partial shard and keep the finished ones, like an error on the main thread.
+    from gvae.data.writer import AtomicShardWriter
+
+    real = AtomicShardWriter.write
+
+    def full_disk(self, sample):
+        if sample["__key__"] == "00000040":
+            raise OSError(28, "No space left on device")
+        real(self, sample)
+
+    monkeypatch.setattr(AtomicShardWriter, "write", full_disk)
+    out = tmp_path / "full"
+    with pytest.raises(OSError, match="No space left"):
+        make(run, out)
+    assert sorted(p.name for p in out.iterdir() if p.suffix in (".tar", ".partial")) == ["train-000000.tar"]
+    assert not (out / "manifest.json").exists()
+    monkeypatch.setattr(AtomicShardWriter, "write", real)
+    assert make(run, out) == reference[1]
+
+
 def test_larger_num_extends_the_set_and_rewrites_only_the_last_partial_shard(reference, run, tmp_path):
     out = tmp_path / "extended"
     shutil.copytree(reference[0], out)
