@@ -40,6 +40,8 @@ def test_a_variant_changes_only_its_keys_and_the_seed():
 def test_table_orders_rows_as_the_variants_and_links_each_grid():
     row = {"msssim_diversity": 0.9, "real_msssim_diversity": 0.8, "recon_mse": 0.001, "recon_psnr": 30.0,
            "train_seconds": 100}
-    rows = table([{**row, "variant": "narrow-16", "seed": 1}, {**row, "variant": "demo", "seed": 0}]).splitlines()
-    assert rows[2].startswith("| demo | 0 | 0.900 (0.800) | 0.00100 | 30.00 | 100 |")
+    rows = table([{**row, "variant": "narrow-16", "seed": 1},
+                  {**row, "variant": "demo", "seed": 0, "lesion_share": 0.25, "real_lesion_share": 0.725}]).splitlines()
+    assert rows[2].startswith("| demo | 0 | 0.900 (0.800) | 0.00100 | 30.00 | 0.250 (0.725) | 100 |")
+    assert "| 30.00 | - | 100 |" in rows[3]  # a summary made without the classifier
     assert rows[3].startswith("| narrow-16 | 1 |") and rows[3].endswith("[grid](grids/narrow-16-s1.png) |")
