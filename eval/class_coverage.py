@@ -44,6 +44,20 @@ def prior_samples(model, num: int, seed: int, batch: int = 250) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def class_coverage(run: str, data: str, feature_weights: str, num: int, seed: int) -> dict:
+    """The classifier's accuracy on ``data``'s held-out images, and the share of those images ("real") and of
+    ``num`` prior samples of ``run`` ("samples") that it assigns to each class."""
+    model, classifier = gvae.load(run), load_classifier(feature_weights)
+    real, labels = load_images(data, "val")
+    with torch.no_grad():
+        k = int(classifier(real[:1]).shape[1])
+        accuracy = float((classifier(real).argmax(1) == labels).double().mean())
+    return {"run": run, "data": data, "feature_weights": feature_weights, "num": num, "seed": seed,
+            "held_out": len(real), "classifier_accuracy_on_real": accuracy,
+            "real": predicted_shares(classifier, real, k),
+            "samples": predicted_shares(classifier, prior_samples(model, num, seed), k)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
@@ -53,17 +67,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    model, classifier = gvae.load(args.run), load_classifier(args.feature_weights)
-    real, labels = load_images(args.data, "val")
-    k = int(classifier(real[:1]).shape[1])
-    with torch.no_grad():
-        accuracy = float((classifier(real).argmax(1) == labels).double().mean())
-    result = {"run": args.run, "data": args.data, "feature_weights": args.feature_weights, "num": args.num,
-              "seed": args.seed, "classifier_accuracy_on_real": accuracy,
-              "real": predicted_shares(classifier, real, k),
-              "samples": predicted_shares(classifier, prior_samples(model, args.num, args.seed), k)}
+    result = class_coverage(args.run, args.data, args.feature_weights, args.num, args.seed)
+    k = len(result["real"])
     names = (read_dataset_info(args.data) or {}).get("label_names") or [str(i) for i in range(k)]
-    print(f"classifier accuracy on the {len(real)} held-out images: {accuracy:.3f}")
+    print(f"classifier accuracy on the {result['held_out']} held-out images: "
+          f"{result['classifier_accuracy_on_real']:.3f}")
     print(f"{'class':14} {'held-out':>9} {'samples':>8}")
     for name, share_real, share_samples in zip(names, result["real"], result["samples"], strict=True):
         print(f"{name:14} {share_real:9.3f} {share_samples:8.3f}")

@@ -9,8 +9,9 @@ phantoms at 64 px) with a variant's overrides, then evaluates the MS-SSIM divers
 against the real phantoms', the held-out reconstruction error and, given ``--feature-weights`` (a lesion-count
 classifier: ``gvae eval train-features --data runs/demo-variants/data --out features/phantom.safetensors
 --epochs 10``), the share of 1,000 prior samples in which it sees lesions (eval/class_coverage.py), beside the
-held-out phantoms'. The phantoms are packed once, exactly as the demo packs them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and
-rerun); each run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
+held-out phantoms'. The phantoms are packed once, exactly as the demo packs them. Runs go to ``--runs`` (a
+finished one is not trained again, so the script can be stopped and rerun); each run's summary and last
+sample grid to ``--out``, whose README.md tables every summary there.
 ``narrow-16`` is the demo's recipe before it was widened (4 channels at 64 px, a 16-d latent).
 """
 
@@ -22,11 +23,14 @@ import shutil
 import time
 from pathlib import Path
 
+import yaml
+
 from gvae.config import recipe_from_dict
 
 NARROW_16 = {"channel_base": 128, "channel_min": 4, "latent_dim": 16}
-DIFFAUG = {"policy": ["translation", "cutout", "brightness", "contrast"], "p": 0.0, "target": 0.6,
-           "speed_images": 25000, "interval": 4}  # as recipes/phantom-64-gvae-cond-diffaug.yaml
+# the discriminator augmentation of the phantom utility study, as that recipe states it
+DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom-64-gvae-cond-diffaug.yaml")
+                         .read_text())["augment"]
 VARIANTS: dict[str, dict] = {
     "demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
@@ -55,18 +59,11 @@ def variant_recipe(name: str, data: Path, seed: int) -> dict:
 
 def lesion_shares(run: Path, data: Path, feature_weights: Path) -> dict:
     """Share of 1,000 prior samples of ``run``, and of the held-out phantoms, that the classifier in
-    ``feature_weights`` gives at least one lesion."""
-    from class_coverage import predicted_shares, prior_samples
+    ``feature_weights`` gives at least one lesion (class 0 is "0 lesions")."""
+    from class_coverage import class_coverage
 
-    import gvae
-    from gvae.data import load_images
-    from gvae.metrics.features import load_classifier
-
-    classifier, real = load_classifier(feature_weights), load_images(str(data), "val")[0]
-    k = int(classifier(real[:1]).shape[1])
-    samples = prior_samples(gvae.load(str(run)), 1000, seed=0)
-    return {"lesion_share": 1 - predicted_shares(classifier, samples, k)[0],
-            "real_lesion_share": 1 - predicted_shares(classifier, real, k)[0]}
+    shares = class_coverage(str(run), str(data), str(feature_weights), num=1000, seed=0)
+    return {"lesion_share": 1 - shares["samples"][0], "real_lesion_share": 1 - shares["real"][0]}
 
 
 def run_variant(name: str, seed: int, data: Path, runs: Path, out: Path, feature_weights: Path | None) -> dict:

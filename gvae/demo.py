@@ -28,8 +28,8 @@ diversity 0.92 / 0.96 against 0.80 between real phantoms) and the small lesions 
 reconstructions too: a lesion-count classifier finds lesions in none of 1,000 prior samples
 (eval/class_coverage.py). No variant tried (feature matching, discriminator augmentation, a cosine learning
 rate, labels, 1,500 steps, the conv VAE) kept them, and those that scored as diverse as the real phantoms
-did it with broken samples. ``--steps 3000`` starts to bring them back, unevenly (lesions in 19% and 2% of the prior samples of
-seeds 0 and 1).
+did it with broken samples. ``--steps 3000`` starts to bring them back, unevenly (lesions in 19% and 2% of
+the prior samples of seeds 0 and 1).
 """
 
 from __future__ import annotations
