@@ -120,6 +120,10 @@ class LossConfig:
     kl_warmup_steps: int | None = None  # linearly raise beta from 0 over this many steps (wins over the fraction)
     kl_warmup_fraction: float = 0.0  # ... or, when kl_warmup_steps is null, over this fraction of train.max_steps
     adv_weight: float = 0.05  # adversarial term for encoder+generator (gvae, vaegan), per pixel value (x C*H*W)
+    # the discriminator joins at this step; before it, encoder+generator train alone, as a VAE (wins over the
+    # fraction; see gvae.budget)
+    adv_start_steps: int | None = None
+    adv_start_fraction: float = 0.0  # ... or, when adv_start_steps is null, after this fraction of train.max_steps
     adv_loss: Literal["nonsat", "hinge"] = "nonsat"
     r1_gamma: float = 0.0  # R1 gradient penalty on real images (0: off)
     feature_weight: float = 1.0  # feature-space reconstruction error (see feature_matching), per pixel value (x C*H*W)
@@ -129,7 +133,8 @@ class LossConfig:
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
 
     _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "kl_warmup_fraction": (0.0, 1.0),
-               "adv_weight": (0.0, None), "r1_gamma": (0.0, None), "feature_weight": (0.0, None),
+               "adv_weight": (0.0, None), "adv_start_steps": (0, None), "adv_start_fraction": (0.0, 1.0),
+               "r1_gamma": (0.0, None), "feature_weight": (0.0, None),
                "pixel_weight": (0.0, None)}
 
 

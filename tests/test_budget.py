@@ -79,6 +79,14 @@ def test_input_noise_anneals_over_a_fraction_of_max_steps_unless_a_count_is_give
     assert budget.input_noise_anneal_steps(count) == 10000
 
 
+def test_the_discriminator_joins_after_a_fraction_of_max_steps_unless_a_count_is_given():
+    fraction = recipe(1000, loss={"adv_start_fraction": 0.7})
+    assert budget.adversarial_start_step(fraction) == 700
+    assert budget.adversarial_start_step(recipe(1000)) == 0
+    both = recipe(1000, loss={"adv_start_steps": 50, "adv_start_fraction": 0.7})
+    assert budget.adversarial_start_step(both) == 50
+
+
 def test_fashion_mnist_recipes_are_warmed_up_and_averaged_within_one_epoch():
     epoch = load_recipe(RECIPES / "fmnist-32-gvae.yaml", ["train.max_steps=937"])
     assert schedule_values(epoch, 200)["beta"] == 1.0
@@ -103,3 +111,4 @@ def test_recipe_show_states_how_the_fractions_resolve():
     assert result.exit_code == 0, result.output
     assert "#   KL warm-up: 94 steps (loss.kl_warmup_fraction 0.1 x 937)" in result.output
     assert "#   EMA decay: 0.985314 per step" in result.output
+    assert "#   discriminator joins at step 0 (loss.adv_start_fraction 0 x 937)" in result.output

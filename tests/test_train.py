@@ -298,3 +298,16 @@ def test_the_last_step_is_logged_even_off_the_logging_interval(tmp_path, data):
     train(recipe, tmp_path / "run", progress=False)
     lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [3, 4]
+
+
+def test_before_the_adversarial_start_the_discriminator_neither_plays_nor_learns(tmp_path, data):
+    recipe = tiny_recipe(tmp_path, data, overrides=["loss.adv_start_steps=2", "train.checkpoint_every=1"])
+    train(recipe, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [("adv" in line, "d_loss" in line) for line in lines] == [(False, False)] * 2 + [(True, True)] * 2
+    assert all(math.isfinite(line["d_loss"]) for line in lines[2:])
+    disc = [{k: v for k, v in weights(run / f"checkpoints/step-0000000{step}").items() if k.startswith("disc.")}
+            for step in (1, 2, 3)]
+    assert disc[0] and all(torch.equal(disc[0][k], disc[1][k]) for k in disc[0])  # no update before step 2
+    assert not all(torch.equal(disc[1][k], disc[2][k]) for k in disc[1])  # the third step trains it

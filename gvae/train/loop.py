@@ -11,6 +11,8 @@ A step, per optimizer update:
    still gathers D's parameters, through the hooks it installs on the module itself.
 2. discriminator: on the same micro-batches and the detached fakes of step 1, one forward on
    cat(real, recon, fake) per micro-batch; clip, step.
+   Before ``loss.adv_start_steps`` (or fraction; :func:`gvae.budget.adversarial_start_step`) there is no step 2
+   and no prior samples in step 1: encoder+generator train as a VAE.
 3. EMA update; log, sample grid and checkpoint on their schedules. On a step that ends on a log line, the
    generator's last micro-batch is also measured by :mod:`gvae.train.diagnostics` before its backward.
 
@@ -40,7 +42,7 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
-from gvae.budget import ema_decay, ema_decay_at
+from gvae.budget import adversarial_start_step, ema_decay, ema_decay_at
 from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
@@ -287,17 +289,18 @@ class Trainer:
         outs = []
         self.diagnostics = {}
         diagnose = r.log.diagnostics and self._is_log_step(self.step + 1) and self.accs.main.is_main_process
-        if self.disc is not None:
+        adversarial = self.disc is not None and self.step >= adversarial_start_step(r)
+        if adversarial:
             self.model.disc.requires_grad_(False)
         for i, (x, y) in enumerate(micro):
             x = x.to(self.device, non_blocking=True)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
-                       if self.disc is not None else None)  # prior samples only feed the adversarial term
+                       if adversarial else None)  # prior samples only feed the adversarial term
             labels, prior_labels = self._labels(y, z_prior is not None)
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
-                loss, parts = generator_loss(out, x, self.model.disc, r.loss, sched["beta"],
-                                             self.model.uses_feature_matching,
+                loss, parts = generator_loss(out, x, self.model.disc if adversarial else None, r.loss,
+                                             sched["beta"], self.model.uses_feature_matching,
                                              labels=labels, augment=self.augment)
                 if diagnose and i == len(micro) - 1:
                     weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
@@ -312,7 +315,7 @@ class Trainer:
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
 
-        if self.disc is not None:
+        if adversarial:
             self.model.disc.requires_grad_(True)
             for i, (x, labels, out) in enumerate(outs):
                 with self._micro_batch(self.accs.d, self.disc, i == len(outs) - 1):
@@ -418,7 +421,7 @@ class Trainer:
         bar = tqdm(total=r.train.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and self.progress))
         window: dict[str, torch.Tensor] = {}
-        window_steps = 0
+        counts: dict[str, int] = {}  # steps that logged each term (the discriminator's only once it plays)
         self.monitor.images_per_second(self.step)
         last: dict[str, float] = {}
         stop = StopSignals()  # SIGTERM, SIGUSR1: checkpoint after this step and return
@@ -428,13 +431,13 @@ class Trainer:
                 bar.update(1)
                 if terms is not None:
                     _accumulate(window, terms, 1)
-                    window_steps += 1
-                if self._is_log_step(self.step) and window_steps:
-                    last = {k: float(v) / window_steps for k, v in window.items()} | self.diagnostics
+                    counts.update({key: counts.get(key, 0) + 1 for key in terms})
+                if self._is_log_step(self.step) and counts:
+                    last = {k: float(v) / counts[k] for k, v in window.items()} | self.diagnostics
                     last["images_per_s"] = self.monitor.images_per_second(self.step)
                     self.monitor.log(self.step, last)
                     bar.set_postfix({k: f"{last[k]:.3g}" for k in ("total", "d_loss", "images_per_s") if k in last})
-                    window, window_steps = {}, 0
+                    window, counts = {}, {}
                 if self.step % r.log.sample_every == 0:
                     self.save_samples()
                 if self.step % r.train.checkpoint_every == 0 and self.bad_steps == 0:  # not mid-streak
