@@ -4,7 +4,8 @@ images (its own accuracy on them says how far to trust it).
 
 For an unconditional model this shows mode coverage: on the phantoms, whose label is the number of lesions,
 it says how many prior samples carry lesions at all, where MS-SSIM diversity cannot tell lesions from broken
-samples.
+samples. ``gvae eval --metrics classes --feature-weights ...`` reports the same shares in results.json; this
+script also draws the samples of a conditional model's classes uniformly and prints a per-class table.
 
     gvae eval train-features --data gvae-demo/data --out features/phantom.safetensors
     python eval/class_coverage.py gvae-demo/run --data gvae-demo/data \
@@ -20,16 +21,8 @@ import torch
 import gvae
 from gvae.data import load_images, read_dataset_info
 from gvae.fileio import write_json_atomic
+from gvae.metrics.classes import predicted_shares
 from gvae.metrics.features import load_classifier
-
-
-@torch.no_grad()
-def predicted_shares(classifier, images: torch.Tensor, num_classes: int, batch: int = 250) -> list[float]:
-    """Fraction of ``images`` [N, C, H, W] in [0, 1] that ``classifier`` assigns to each class."""
-    counts = torch.zeros(num_classes, dtype=torch.int64)
-    for start in range(0, len(images), batch):
-        counts += torch.bincount(classifier(images[start:start + batch]).argmax(1), minlength=num_classes)
-    return (counts.double() / counts.sum()).tolist()
 
 
 @torch.no_grad()
@@ -54,8 +47,8 @@ def class_coverage(run: str, data: str, feature_weights: str, num: int, seed: in
         accuracy = float((classifier(real).argmax(1) == labels).double().mean())
     return {"run": run, "data": data, "feature_weights": feature_weights, "num": num, "seed": seed,
             "held_out": len(real), "classifier_accuracy_on_real": accuracy,
-            "real": predicted_shares(classifier, real, k),
-            "samples": predicted_shares(classifier, prior_samples(model, num, seed), k)}
+            "real": predicted_shares(classifier, real, k).tolist(),
+            "samples": predicted_shares(classifier, prior_samples(model, num, seed), k).tolist()}
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ def results(model, real, features):
 def test_every_metric_reports_value_std_and_n(results):
     expected = {"mmd2", "msssim_diversity", "recon_mse", "recon_psnr", "recon_ssim", "elbo", "elbo_bpd", "kl", "iwae",
                 "iwae_bpd", "denoise_psnr_0.2", "denoise_ssim_0.2", "denoise_psnr_0.5", "denoise_ssim_0.5",
-                "memorization", "fid", "kid", "isc", "precision", "recall"}
+                "memorization", "fid", "kid", "isc", "precision", "recall", "class_tv"}
     assert set(results) == expected
     for name, entry in results.items():
         assert math.isfinite(entry["value"]), name
@@ -149,7 +149,7 @@ def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model
     doc = json.loads(out.read_text())
     assert set(doc) == {"checkpoint", "data", "protocol", "metrics", "skipped"}
     assert doc["protocol"]["num_samples"] == 30 and doc["protocol"]["iwae_k"] == 2 and doc["data"] == "data/x"
-    assert {"fid", "kid", "isc", "prc"} <= set(doc["skipped"])  # no feature weights given: left out, said why
+    assert {"fid", "kid", "isc", "prc", "classes"} <= set(doc["skipped"])  # no feature weights: left out, said why
     assert "elbo_bpd" in result.output and "bits/dim" in result.output
 
 
@@ -182,3 +182,47 @@ def test_an_evaluation_that_would_not_fit_in_memory_is_refused_before_drawing(mo
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "d", "--max-memory", "0.01",
                                       "--out", str(tmp_path / "r.json")])
     assert result.exit_code == 1 and "holds up to 0.0296 GiB" in result.output and "--max-memory 0.01 GiB" in result.output
+
+
+class BrightnessClassifier(nn.Module):
+    """Class 1 for images whose mean is at least 0.5, class 0 otherwise: a classifier with a known answer."""
+
+    shape = ClassifierShape(1, RES, 2)
+
+    def forward(self, x):
+        bright = (x.flatten(1).mean(1) >= 0.5).float()
+        return torch.stack([1 - bright, bright], dim=1)
+
+
+def test_class_shares_are_those_of_a_known_classifier_and_their_distance_is_total_variation(monkeypatch, model,
+                                                                                             real, features):
+    monkeypatch.setattr("gvae.metrics.load_classifier", lambda path: BrightnessClassifier())
+    labels = (real.flatten(1).mean(1) >= 0.5).long()
+    entry = ev.evaluate(model, real, None, ["classes"], num_samples=60, iwae_k=1, seed=3, features=features,
+                        real_labels=labels)["class_tv"]
+    generated = model.sample(60, generator=ev.block_generator(3, ev._SAMPLES, 0))  # one block
+    bright = float((generated.flatten(1).mean(1) >= 0.5).double().mean())
+    real_bright = float(labels.double().mean())
+    assert entry["generated_shares"] == pytest.approx([1 - bright, bright])
+    assert entry["real_shares"] == pytest.approx([1 - real_bright, real_bright])
+    assert entry["value"] == pytest.approx(abs(bright - real_bright))  # two classes: TV = |p1 - q1|
+    assert entry["classifier_accuracy"] == 1.0 and entry["n"] == 60 and entry["better"] == "lower"
+
+
+def test_a_total_variation_of_disjoint_mixes_is_one_and_of_equal_ones_zero():
+    from gvae.metrics.classes import predicted_shares, total_variation
+
+    images = torch.cat([torch.full((30, 1, 4, 4), 0.1), torch.full((10, 1, 4, 4), 0.9)])
+    shares = predicted_shares(BrightnessClassifier(), images, 2, batch_size=7)
+    assert shares.tolist() == [0.75, 0.25]
+    assert total_variation(shares, torch.tensor([0.5, 0.5])) == pytest.approx(0.25)
+    assert total_variation(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])) == 1.0
+    assert total_variation(shares, shares) == 0.0
+
+
+def test_the_classes_metric_refuses_inception_features(model, real, tmp_path):
+    from gvae.metrics.fidelity import INCEPTION_NAME, Features
+
+    with pytest.raises(GvaeError, match="not a classifier of the data's classes"):
+        ev.evaluate(model, real, None, ["classes"], num_samples=10, iwae_k=1, seed=0,
+                    features=Features(INCEPTION_NAME, str(tmp_path / "inception.pth")))

@@ -1,30 +1,13 @@
-"""Helpers of the eval/ scripts checked against hand-computed answers: class shares, the demo variants' recipes."""
+"""Helpers of the eval/ scripts checked against hand-computed answers: the demo variants' recipes and table."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 
-from class_coverage import predicted_shares  # noqa: E402
 from demo_variants import VARIANTS, table, variant_recipe  # noqa: E402
-
-
-def brightness_classifier(images: torch.Tensor) -> torch.Tensor:
-    """Logits [N, 3] whose argmax is the image's mean brightness in thirds: 0 dark, 1 mid, 2 bright."""
-    third = (images.mean((1, 2, 3)) * 3).floor().clamp(0, 2).long()
-    return torch.nn.functional.one_hot(third, 3).float()
-
-
-def test_predicted_shares_count_each_class_across_batches():
-    levels = [0.1] * 5 + [0.5] * 3 + [0.9] * 2  # 5 dark, 3 mid, 2 bright
-    images = torch.tensor(levels).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
-    assert predicted_shares(brightness_classifier, images, 3, batch=3) == pytest.approx([0.5, 0.3, 0.2])
-    assert predicted_shares(brightness_classifier, images[:5], 3) == [1.0, 0.0, 0.0]
 
 
 def test_a_variant_changes_only_its_keys_and_the_seed():

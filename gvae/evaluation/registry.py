@@ -64,7 +64,8 @@ class Metric:
     min_generated: int = 0
     min_real: int = 1
     needs_train: bool = False
-    needs_features: bool = False
+    needs_features: bool = False  # a torch-fidelity feature network (all such metrics are computed together)
+    needs_classifier: bool = False  # a classifier of the data's classes: --feature-weights of train-features
     per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
     in_all: bool = True  # part of ``--metrics all`` (utility is not: it trains classifiers, and needs labels)
 
@@ -238,6 +239,28 @@ def _isc(inp: EvalInputs) -> dict[str, dict]:
           min_generated=PRC_NEIGHBORHOOD + 1, min_real=PRC_NEIGHBORHOOD + 1, needs_features=True)
 def _prc(inp: EvalInputs) -> dict[str, dict]:
     return _fidelity(inp, "prc")
+
+
+@register("classes", "share of samples a classifier of the data's classes assigns to each class, against its "
+          "shares on the held-out images (total variation; 0 = the same mix)", "class_tv", min_generated=1,
+          needs_classifier=True)
+def _classes(inp: EvalInputs) -> dict[str, dict]:
+    from gvae.metrics import load_classifier
+    from gvae.metrics.classes import predicted_shares, total_variation
+
+    classifier = load_classifier(inp.features.weights_path).to(inp.device)
+    k = classifier.shape.num_classes
+    generated = predicted_shares(classifier, inp.generated.to(inp.device), k)
+    real = predicted_shares(classifier, inp.real.to(inp.device), k)
+    extra = {"generated_shares": generated.tolist(), "real_shares": real.tolist(), "n_real": len(inp.real),
+             "class_names": list(inp.class_names) if len(inp.class_names or ()) == k else [str(i) for i in range(k)],
+             "features": inp.features.to_dict()}
+    if inp.real_labels is not None and bool((inp.real_labels >= 0).all()):
+        from gvae.metrics.features import accuracy
+
+        extra["classifier_accuracy"] = accuracy(classifier, inp.real.to(inp.device), inp.real_labels.to(inp.device))
+    return {"class_tv": _entry(total_variation(generated, real), None, len(inp.generated), "fraction", "lower",
+                               **extra)}
 
 
 @register("utility", "held-out accuracy of classifiers trained with the model's images: CAS, gain over K real "

@@ -179,9 +179,11 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
     """
     chosen = [METRICS[name] for name in metrics]
     _check(model, real_images, train_images, chosen, num_samples)
-    if any(m.needs_features for m in chosen) and features is None:
-        raise GvaeError(f"{', '.join(m.name for m in chosen if m.needs_features)} need a feature network "
-                        f"(give --feature-weights)")
+    if any(m.needs_features or m.needs_classifier for m in chosen) and features is None:
+        raise GvaeError(f"{', '.join(m.name for m in chosen if m.needs_features or m.needs_classifier)} need a "
+                        f"feature network (give --feature-weights)")
+    if any(m.needs_classifier for m in chosen):
+        M.check_classifier(features)
     device = torch.device(device)
     needed = {term for m in chosen for term in m.per_image}
     labels = _held_out_labels(model, real_images, real_labels)
@@ -268,13 +270,20 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))
         names = [n for n in names if n not in skipped]
     features = None
-    if any(METRICS[n].needs_features for n in names):
+    if any(METRICS[n].needs_features or METRICS[n].needs_classifier for n in names):
         try:
             features = M.resolve_features(protocol.feature_weights)
         except GvaeError as err:
             if explicit:
                 raise
-            skipped.update({n: str(err) for n in names if METRICS[n].needs_features})
+            skipped.update({n: str(err) for n in names if METRICS[n].needs_features or METRICS[n].needs_classifier})
+    if features is not None and any(METRICS[n].needs_classifier for n in names):
+        try:
+            M.check_classifier(features)
+        except GvaeError as err:
+            if explicit:
+                raise
+            skipped.update({n: str(err) for n in names if METRICS[n].needs_classifier})
     train = train_labels = None
     if any(METRICS[n].needs_train for n in names):
         try:

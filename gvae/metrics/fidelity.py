@@ -76,6 +76,14 @@ def resolve_features(weights_path: str | Path | None) -> Features:
     return Features(EXTRACTOR_NAME if path.suffix == ".safetensors" else INCEPTION_NAME, str(path))
 
 
+def check_classifier(features: Features) -> None:
+    """Refuse a feature network that is not a classifier of the data's classes (Inception's 1,008 ImageNet
+    classes say nothing about a dataset's own)."""
+    if features.extractor != EXTRACTOR_NAME:
+        raise GvaeError(f"{features.weights_path} is not a classifier of the data's classes; the classes metric "
+                        "needs --feature-weights from `gvae eval train-features`")
+
+
 def min_samples(metric: str) -> int:
     """Fewest generated (and real) images a torch-fidelity metric can be estimated from."""
     return {"isc": ISC_SPLITS, "prc": PRC_NEIGHBORHOOD + 1, "kid": 4}.get(metric, 2)
