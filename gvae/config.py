@@ -92,6 +92,8 @@ class ModelConfig:
     # standardise the posterior means over the batch, per latent dimension (BatchNorm without affine terms):
     # the codes then sit at the prior's centre and scale, so prior samples land where the generator was trained
     latent_norm: bool = False
+    # the generator's blocks also read each pixel's coordinates (CoordConv; see gvae.models.blocks.AddCoords)
+    coord_channels: bool = False
     dense_hidden: list[int] = field(default_factory=lambda: [512, 256])  # vae-dense hidden widths
     # class-conditional: encoder, generator and discriminator see the label (see gvae.models.conditioning);
     # the classes come from the training data's dataset.json label_names when training starts

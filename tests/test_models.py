@@ -8,7 +8,7 @@ import torch
 from gvae.config import recipe_from_dict
 from gvae.errors import GvaeError
 from gvae.models import build_model, load_weights, save_weights
-from gvae.models.blocks import channel_width
+from gvae.models.blocks import AddCoords, channel_width
 
 KINDS = ["gvae", "vae", "vae-dense", "vaegan"]
 NARROW = {"channel_base": 64, "channel_min": 4, "channel_max": 8, "latent_dim": 8, "dense_hidden": [32, 16]}
@@ -54,6 +54,24 @@ def test_every_kind_runs_forward_and_backward(kind, resolution):
 def test_gvae_runs_forward_and_backward_at_1024_px_batch_1():
     model = narrow_model("gvae", 1024, channels=3)
     train_pass(model, images(1, 3, 1024))
+
+
+def test_add_coords_appends_x_then_y_from_minus_one_to_one():
+    h = torch.randn(2, 3, 4, 4)
+    out = AddCoords()(h)
+    assert out.shape == (2, 5, 4, 4) and torch.equal(out[:, :3], h)
+    steps = torch.tensor([-1.0, -1 / 3, 1 / 3, 1.0])
+    torch.testing.assert_close(out[1, 3], steps.expand(4, 4))  # x grows to the right
+    torch.testing.assert_close(out[1, 4], steps[:, None].expand(4, 4))  # y grows downwards
+
+
+def test_a_generator_with_coordinate_channels_feeds_them_to_every_level_and_trains():
+    plain, coords = narrow_model("gvae", 32), narrow_model("gvae", 32, coord_channels=True)
+    added = [m for m in coords.ae.generator.modules() if isinstance(m, AddCoords)]
+    assert len(added) == 3 and not any(isinstance(m, AddCoords) for m in plain.modules())  # 8, 16, 32 px
+    first = coords.ae.generator.trunk.levels[0][2].body[0]  # up-sample, coordinates, then the first block
+    assert first.in_channels == plain.ae.generator.trunk.levels[0][1].body[0].in_channels + 2
+    train_pass(coords, images(2, 1, 32))
 
 
 def test_fake_is_none_without_prior_latents():

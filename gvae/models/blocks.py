@@ -124,15 +124,34 @@ class DownTrunk(nn.Module):
         return h, tapped
 
 
+class AddCoords(nn.Module):
+    """[B, C, S, S] -> [B, C + 2, S, S]: appends each pixel's x and y, from -1 to 1 (CoordConv, Liu et al. 2018).
+
+    A convolution cannot tell where in the map it is, so a generator that must draw a small object at a place
+    its latent names (a lesion anywhere in the body) has to build that position from the zero padding, slowly.
+    Given the coordinates, a block can compare them with the position its input carries.
+    """
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n, _, side, _ = h.shape
+        axis = torch.linspace(-1.0, 1.0, side, device=h.device, dtype=h.dtype)
+        y, x = torch.meshgrid(axis, axis, indexing="ij")
+        return torch.cat([h, x.expand(n, 1, side, side), y.expand(n, 1, side, side)], dim=1)
+
+
 class UpTrunk(nn.Module):
-    """Features [B, w(4), 4, 4] -> [B, w(R), R, R]: per level, 2x nearest up-sampling then residual blocks."""
+    """Features [B, w(4), 4, 4] -> [B, w(R), R, R]: per level, 2x nearest up-sampling then residual blocks.
+
+    With ``model.coord_channels`` each level's first block also reads the pixel coordinates (:class:`AddCoords`).
+    """
 
     def __init__(self, resolution: int, cfg: ModelConfig):
         super().__init__()
         sides = level_sides(resolution)[::-1]  # [8, 16, ..., R]: the side each level outputs
+        coords = 2 if cfg.coord_channels else 0
         self.levels = nn.Sequential(*(
-            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                          *_level(channel_width(s // 2, cfg), channel_width(s, cfg), cfg, widen_last=False))
+            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *([AddCoords()] if coords else []),
+                          *_level(channel_width(s // 2, cfg) + coords, channel_width(s, cfg), cfg, widen_last=False))
             for s in sides))
         self.out_channels = channel_width(resolution, cfg)
 
