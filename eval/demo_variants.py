@@ -1,18 +1,19 @@
 """The demo's recipe against variants of it, at the demo's own budget: what each change does to its phantoms.
 
-    python eval/demo_variants.py demo narrow-16 --seeds 0 1
+    python eval/demo_variants.py demo earlier-demo --seeds 0 1
     -> docs/results/demo-variants/README.md: diversity against the real phantoms', reconstruction, time, and
        the sample grid of every run
 
-Every run trains :func:`gvae.demo.demo_recipe` (the budget ``gvae demo`` uses: 1,000 steps of 16 on 1,800
-phantoms at 64 px) with a variant's overrides, then evaluates the MS-SSIM diversity of 500 prior samples
-against the real phantoms', the held-out reconstruction error and, given ``--feature-weights`` (a lesion-count
-classifier: ``gvae eval train-features --data runs/demo-variants/data --out features/phantom.safetensors
---epochs 10``), the share of 1,000 prior samples in which it sees lesions (eval/class_coverage.py), beside the
-held-out phantoms'. The phantoms are packed once, exactly as the demo packs them. Runs go to ``--runs`` (a
-finished one is not trained again, so the script can be stopped and rerun); each run's summary and last
-sample grid to ``--out``, whose README.md tables every summary there.
-``narrow-16`` is the demo's recipe before it was widened (4 channels at 64 px, a 16-d latent).
+"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does; every other variant trains the demo's
+earlier recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the discriminator playing from
+the first step, no coordinate channels) with its overrides. Each run is then evaluated: the MS-SSIM diversity
+of 500 prior samples against the real phantoms', the held-out reconstruction error and, given
+``--feature-weights`` (a lesion-count classifier: ``gvae eval train-features --data runs/demo-variants/data
+--out features/phantom.safetensors --epochs 10``), the share of 1,000 prior samples in which it sees lesions
+(eval/class_coverage.py), beside the held-out phantoms'. The phantoms are packed once, exactly as the demo
+packs them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and
+rerun); each run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
+``narrow-16`` is the earlier recipe before it was widened (4 channels at 64 px, a 16-d latent).
 """
 
 from __future__ import annotations
@@ -31,11 +32,28 @@ NARROW_16 = {"channel_base": 128, "channel_min": 4, "latent_dim": 16}
 # the discriminator augmentation of the phantom utility study, as that recipe states it
 DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom-64-gvae-cond-diffaug.yaml")
                          .read_text())["augment"]
+# The demo's recipe before its discriminator joined late and its generator read coordinates: 1,000 steps,
+# the discriminator playing from the first. Every variant but "demo" is of this one.
+EARLIER_STEPS = 1000
+EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}}
 VARIANTS: dict[str, dict] = {
     "demo": {},
+    "earlier-demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
     "diffaug": {"augment": DIFFAUG},
     "diffaug-adv-0.02": {"augment": DIFFAUG, "loss": {"adv_weight": 0.02}},
+    "adv-0.01": {"loss": {"adv_weight": 0.01}},
+    "beta-0.5": {"loss": {"beta": 0.5}},
+    "vae-first-3000": {"train": {"max_steps": 3000}, "loss": {"adv_start_fraction": 0.7}},
+    "vae-first-3000-0.85": {"train": {"max_steps": 3000}, "loss": {"adv_start_fraction": 0.85}},
+    "vae-only-3000": {"train": {"max_steps": 3000}, "loss": {"adv_start_fraction": 1.0}},
+    "vae-first-3000-adv-0.02-r1": {"train": {"max_steps": 3000},
+                                   "loss": {"adv_start_fraction": 0.85, "adv_weight": 0.02, "r1_gamma": 0.1}},
+    "vae-only-5000": {"train": {"max_steps": 5000}, "loss": {"adv_start_fraction": 1.0}},
+    "vae-only-3000-coords": {"train": {"max_steps": 3000}, "loss": {"adv_start_fraction": 1.0},
+                             "model": {"coord_channels": True}},
+    "vae-only-3000-coords-cosine": {"train": {"max_steps": 3000}, "loss": {"adv_start_fraction": 1.0},
+                                    "model": {"coord_channels": True}, "optim": {"schedule": "cosine"}},
     "latent-16": {"model": {"latent_dim": 16}},
     "latent-16-cosine": {"model": {"latent_dim": 16}, "optim": {"schedule": "cosine"}},
     "latent-16-feature-matching": {"model": {"latent_dim": 16}, "loss": {"feature_matching": True}},
@@ -48,12 +66,15 @@ VARIANTS: dict[str, dict] = {
 
 
 def variant_recipe(name: str, data: Path, seed: int) -> dict:
-    """The demo's recipe on ``data`` with variant ``name``'s overrides, each section updated key by key."""
+    """The demo's recipe on ``data`` ("demo"), or its earlier one with variant ``name``'s overrides, each
+    section updated key by key."""
     from gvae.demo import demo_recipe
 
-    recipe = demo_recipe(data).to_dict()
-    for section, values in {**VARIANTS[name], "train": {**VARIANTS[name].get("train", {}), "seed": seed}}.items():
-        recipe[section] = {**recipe[section], **values}
+    current = name == "demo"
+    recipe = demo_recipe(data, steps=None if current else EARLIER_STEPS).to_dict()
+    for layer in ([] if current else [EARLIER]) + [VARIANTS[name], {"train": {"seed": seed}}]:
+        for section, values in layer.items():
+            recipe[section] = {**recipe[section], **values}
     return recipe
 
 
@@ -125,8 +146,10 @@ def write_summary(out: Path) -> str:
     rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
     (out / "README.md").write_text(
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
-        "protocol): 1,000 steps of 16 phantoms at 64 px per run on 2 CPU cores; MS-SSIM diversity of 500 prior "
-        "samples (lower is more diverse) beside the real phantoms'; reconstruction of the 200 held-out phantoms; "
+        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe, every other "
+        "row the earlier recipe (1,000 steps, the discriminator from the first) changed as its name says; "
+        "MS-SSIM diversity of 500 prior samples (lower is more diverse) beside the real phantoms'; "
+        "reconstruction of the 200 held-out phantoms; "
         "the share of 1,000 prior samples in which a lesion-count classifier (86.5% accurate on the held-out "
         "phantoms) sees lesions, beside its share on the held-out phantoms; it means something only where the "
         "samples are phantoms (look at the grid: on stripes or texture it answers at random). Timings from a "

@@ -7,11 +7,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 
-from demo_variants import VARIANTS, table, variant_recipe  # noqa: E402
+from demo_variants import EARLIER_STEPS, VARIANTS, table, variant_recipe  # noqa: E402
+
+
+def test_demo_is_the_demo_recipe_and_the_others_are_the_earlier_one_changed():
+    from gvae.demo import demo_recipe
+
+    demo, earlier = variant_recipe("demo", Path("data"), 0), variant_recipe("earlier-demo", Path("data"), 0)
+    assert demo == demo_recipe(Path("data")).to_dict()
+    assert earlier["train"]["max_steps"] == EARLIER_STEPS and earlier["model"]["coord_channels"] is False
+    assert earlier["loss"] == {**demo["loss"], "adv_start_fraction": 0.0}
 
 
 def test_a_variant_changes_only_its_keys_and_the_seed():
-    base, narrow = variant_recipe("demo", Path("data"), 0), variant_recipe("narrow-16", Path("data"), 3)
+    base, narrow = variant_recipe("earlier-demo", Path("data"), 0), variant_recipe("narrow-16", Path("data"), 3)
     assert narrow["train"]["seed"] == 3 and base["train"]["seed"] == 0
     changed = {key for key in base["model"] if base["model"][key] != narrow["model"][key]}
     assert changed == set(VARIANTS["narrow-16"]["model"])
