@@ -14,22 +14,26 @@ demo again reuses what is already there: the pack and the training resume, the r
 
 The recipe is sized for 2 CPU cores: a narrow network (8 channels at 64 and 32 px, 64 at 4x4), no dropout,
 average pooling (max-pool and dropout's random numbers cost a quarter of a CPU step), a 32-d latent, batches
-of 16 and a high learning rate; benchmarks/README.md has the timings. The adversarial weight and the
-discriminator's learning rate are low because the discriminator wins within ~40 steps of a short run (D(fake)
-logits near -8).
-``model.latent_norm`` is on: without it the codes settle 1-2 units off the prior's centre in several
-dimensions and most prior samples decode to texture; with it every prior sample is a phantom.
+of 16 and a high learning rate; benchmarks/README.md has the timings. ``model.latent_norm`` is on: without it
+the codes settle 1-2 units off the prior's centre in several dimensions and most prior samples decode to
+texture. The generator reads each pixel's coordinates (``model.coord_channels``), which helps it draw a
+lesion where its latent says.
 
-Why these widths: eval/demo_variants.py trains the recipe and its variants at this budget
-(docs/results/demo-variants/). Against the earlier 4 channels at 64 px and a 16-d latent, the held-out
-reconstruction PSNR rose from 27.66 / 27.60 to 29.05 / 28.33 dB (seeds 0 / 1) for 1.3x the training time,
-and the prior samples lost their dark blotches. Known limit: the samples stay smooth and alike (MS-SSIM
-diversity 0.92 / 0.96 against 0.80 between real phantoms) and the small lesions are lost, in the
-reconstructions too: a lesion-count classifier finds lesions in none of 1,000 prior samples
-(eval/class_coverage.py). No variant tried (feature matching, discriminator augmentation, a cosine learning
-rate, labels, 1,500 steps, the conv VAE) kept them, and those that scored as diverse as the real phantoms
-did it with broken samples. ``--steps 3000`` starts to bring them back, unevenly (lesions in 19% and 2% of
-the prior samples of seeds 0 and 1).
+Where the steps go: the discriminator joins for the last 5% of them (``loss.adv_start_fraction``). Whenever
+it plays at this budget it is right about every image within ~40 steps (accuracy 1 on real phantoms,
+reconstructions and prior samples) and its gradient on the generator's last layer stays 1-2% of the
+likelihood's, while its passes make a step about 3.5x as slow. eval/demo_variants.py (docs/results/
+demo-variants/), 3,000 steps, seed 0, with the discriminator from step 2,100, from 2,550 and never: prior
+samples with lesions (a lesion-count classifier, ``gvae eval --metrics classes``) 20.3, 17.1 and 18.6%,
+MS-SSIM diversity 0.880, 0.881 and 0.880; a 10x adversarial weight with R1 from step 2,550: 12.0%, 0.891. The
+steps it frees do pay: 1,000 steps of the earlier recipe (the discriminator from the first) left no lesions
+at all, 3,000 likelihood steps 18.6%, 5,000 47.9%. It still plays the last 5%, so that the run has a trained
+discriminator for ``gvae generate --min-realism`` and the report shows its curves.
+
+4,000 steps keep the whole demo near 7 minutes on 2 cores (440 s measured); a fresh run with ``--steps 5000``
+(548 s) brings more lesions. Seeds 0 / 1: lesions in 37.2% / 42.1% of 1,000 prior samples (5,000 steps,
+seed 0: 49.0%; the real phantoms: 72.5% by the same classifier), diversity 0.864 / 0.865 (0.859; real
+0.798), reconstruction PSNR 32.29 / 32.26 dB (32.52).
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class DemoSize:
     model: dict = field(default_factory=dict)  # recipe overrides of the model section
 
 
-FULL = DemoSize(phantoms=2000, val_fraction=0.1, steps=1000, generate=1000, eval_samples=500, iwae_k=16,
+FULL = DemoSize(phantoms=2000, val_fraction=0.1, steps=4000, generate=1000, eval_samples=500, iwae_k=16,
                 metrics="all", msssim_pairs=500)
 QUICK = DemoSize(phantoms=96, val_fraction=0.25, steps=20, generate=64, eval_samples=32, iwae_k=2,
                  metrics="mmd,msssim,recon,elbo", msssim_pairs=32,
@@ -82,8 +86,9 @@ def demo_recipe(data: str | Path, size: DemoSize = FULL, steps: int | None = Non
                  "workers": 0, "shuffle_buffer": 500},  # 16 small PNGs a step: no worker process to start
         "model": {"kind": "gvae", "latent_dim": 32, "channel_base": 256, "channel_min": 8, "channel_max": 64,
                   "dropout": 0.0, "pooling": "avg", "input_noise": 0.05, "latent_norm": True,
-                  "input_noise_anneal_fraction": 0.5, "latent_noise": 0.05, **size.model},
-        "loss": {"kl_warmup_fraction": 0.05, "adv_weight": 0.002},
+                  "input_noise_anneal_fraction": 0.5, "latent_noise": 0.05, "coord_channels": True, **size.model},
+        # the discriminator joins for the last 5% of the steps (see the module docstring)
+        "loss": {"kl_warmup_fraction": 0.05, "adv_weight": 0.002, "adv_start_fraction": 0.95},
         "optim": {"lr": 2.0e-3, "d_lr": 5.0e-4, "betas": [0.5, 0.999]},
         # EMA half-life 7% of the run (70 of 1000 steps): long enough to smooth, short enough to follow it
         "train": {"batch_size": 16, "max_steps": steps, "checkpoint_every": max(1, steps // 4),

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gvae.budget import input_noise_anneal_steps, kl_warmup_steps
+from gvae.budget import adversarial_start_step, input_noise_anneal_steps, kl_warmup_steps
 from gvae.cli import cli
 from gvae.demo import FULL, QUICK, _check_same_run, demo_recipe
 from gvae.errors import GvaeError
@@ -34,7 +34,9 @@ def test_quick_demo_leaves_every_artefact(quick_demo):
     assert json.loads((out / "data" / "dataset.json").read_text())["resolution"] == 64
     run = out / "run"
     assert [p.name for p in list_checkpoints(run)] == [f"step-{QUICK.steps:08d}"]
-    assert len((run / "metrics.jsonl").read_text().splitlines()) >= 10
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) >= 10
+    assert "d_loss" not in lines[0] and "d_loss" in lines[-1]  # the discriminator joins for the last steps
     assert list((run / "samples").glob("step-*.png"))
     manifest = json.loads((run / "generated" / "manifest.json").read_text())
     assert manifest["count"] == QUICK.generate
@@ -60,4 +62,5 @@ def test_rerunning_in_the_same_out_with_another_model_is_refused(quick_demo):
 def test_steps_scale_the_schedules_of_the_demo_recipe():
     recipe = demo_recipe("data", FULL, steps=400)
     assert recipe.train.max_steps == 400 and input_noise_anneal_steps(recipe) == 200 and kl_warmup_steps(recipe) == 20
+    assert adversarial_start_step(recipe) == 380  # the discriminator plays the last 5%
     assert recipe.data.resolution == 64 and demo_recipe("data").train.max_steps == FULL.steps
