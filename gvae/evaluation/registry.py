@@ -69,6 +69,11 @@ class Metric:
     per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
     in_all: bool = True  # part of ``--metrics all`` (utility is not: it trains classifiers, and needs labels)
 
+    @property
+    def needs_feature_weights(self) -> bool:
+        """Whether it reads the ``--feature-weights`` network, as torch-fidelity features or as a classifier."""
+        return self.needs_features or self.needs_classifier
+
 
 METRICS: dict[str, Metric] = {}
 

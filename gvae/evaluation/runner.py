@@ -179,9 +179,9 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
     """
     chosen = [METRICS[name] for name in metrics]
     _check(model, real_images, train_images, chosen, num_samples)
-    if any(m.needs_features or m.needs_classifier for m in chosen) and features is None:
-        raise GvaeError(f"{', '.join(m.name for m in chosen if m.needs_features or m.needs_classifier)} need a "
-                        f"feature network (give --feature-weights)")
+    if any(m.needs_feature_weights for m in chosen) and features is None:
+        raise GvaeError(f"{', '.join(m.name for m in chosen if m.needs_feature_weights)} need a feature network "
+                        f"(give --feature-weights)")
     if any(m.needs_classifier for m in chosen):
         M.check_classifier(features)
     device = torch.device(device)
@@ -270,13 +270,13 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))
         names = [n for n in names if n not in skipped]
     features = None
-    if any(METRICS[n].needs_features or METRICS[n].needs_classifier for n in names):
+    if any(METRICS[n].needs_feature_weights for n in names):
         try:
             features = M.resolve_features(protocol.feature_weights)
         except GvaeError as err:
             if explicit:
                 raise
-            skipped.update({n: str(err) for n in names if METRICS[n].needs_features or METRICS[n].needs_classifier})
+            skipped.update({n: str(err) for n in names if METRICS[n].needs_feature_weights})
     if features is not None and any(METRICS[n].needs_classifier for n in names):
         try:
             M.check_classifier(features)
