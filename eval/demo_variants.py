@@ -4,15 +4,15 @@
     -> docs/results/demo-variants/README.md: diversity against the real phantoms', reconstruction, time, and
        the sample grid of every run
 
-"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does; every other variant trains the demo's
-earlier recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the discriminator playing from
-the first step, no coordinate channels) with its overrides. Each run is then evaluated: the MS-SSIM diversity
-of 500 prior samples against the real phantoms', the held-out reconstruction error and, given
-``--feature-weights`` (a lesion-count classifier: ``gvae eval train-features --data runs/demo-variants/data
+"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does ("demo-5000" as ``--steps 5000``); every other
+variant trains the demo's earlier recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the
+discriminator playing from the first step, no coordinate channels) with its overrides. Each run is then evaluated:
+the MS-SSIM diversity of 500 prior samples against the real phantoms', the held-out reconstruction error and,
+given ``--feature-weights`` (a lesion-count classifier: ``gvae eval train-features --data runs/demo-variants/data
 --out features/phantom.safetensors --epochs 10``), the share of 1,000 prior samples in which it sees lesions
-(eval/class_coverage.py), beside the held-out phantoms'. The phantoms are packed once, exactly as the demo
-packs them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and
-rerun); each run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
+(eval/class_coverage.py), beside the held-out phantoms'. The phantoms are packed once, exactly as the demo packs
+them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and rerun); each
+run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
 ``narrow-16`` is the earlier recipe before it was widened (4 channels at 64 px, a 16-d latent).
 """
 
@@ -33,11 +33,13 @@ NARROW_16 = {"channel_base": 128, "channel_min": 4, "latent_dim": 16}
 DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom-64-gvae-cond-diffaug.yaml")
                          .read_text())["augment"]
 # The demo's recipe before its discriminator joined late and its generator read coordinates: 1,000 steps,
-# the discriminator playing from the first. Every variant but "demo" is of this one.
+# the discriminator playing from the first. Every variant but those of CURRENT is of this one.
 EARLIER_STEPS = 1000
 EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}}
+CURRENT = ("demo", "demo-5000")  # variants of gvae demo's own recipe
 VARIANTS: dict[str, dict] = {
     "demo": {},
+    "demo-5000": {"train": {"max_steps": 5000}},
     "earlier-demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
     "diffaug": {"augment": DIFFAUG},
@@ -66,11 +68,11 @@ VARIANTS: dict[str, dict] = {
 
 
 def variant_recipe(name: str, data: Path, seed: int) -> dict:
-    """The demo's recipe on ``data`` ("demo"), or its earlier one with variant ``name``'s overrides, each
-    section updated key by key."""
+    """The demo's recipe on ``data`` (variants of :data:`CURRENT`) or its earlier one, with variant ``name``'s
+    overrides, each section updated key by key."""
     from gvae.demo import demo_recipe
 
-    current = name == "demo"
+    current = name in CURRENT
     recipe = demo_recipe(data, steps=None if current else EARLIER_STEPS).to_dict()
     for layer in ([] if current else [EARLIER]) + [VARIANTS[name], {"train": {"seed": seed}}]:
         for section, values in layer.items():
@@ -146,8 +148,9 @@ def write_summary(out: Path) -> str:
     rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
     (out / "README.md").write_text(
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
-        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe, every other "
-        "row the earlier recipe (1,000 steps, the discriminator from the first) changed as its name says; "
+        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (`demo-5000` "
+        "with `--steps 5000`), every other row the earlier recipe (1,000 steps, the discriminator from the first) "
+        "changed as its name says; "
         "MS-SSIM diversity of 500 prior samples (lower is more diverse) beside the real phantoms'; "
         "reconstruction of the 200 held-out phantoms; "
         "the share of 1,000 prior samples in which a lesion-count classifier (86.5% accurate on the held-out "

@@ -31,9 +31,10 @@ at all, 3,000 likelihood steps 18.6%, 5,000 47.9%. It still plays the last 5%, s
 discriminator for ``gvae generate --min-realism`` and the report shows its curves.
 
 4,000 steps keep the whole demo near 7 minutes on 2 cores (440 s measured); a fresh run with ``--steps 5000``
-(548 s) brings more lesions. Seeds 0 / 1: lesions in 37.2% / 42.1% of 1,000 prior samples (5,000 steps,
-seed 0: 49.0%; the real phantoms: 72.5% by the same classifier), diversity 0.864 / 0.865 (0.859; real
-0.798), reconstruction PSNR 32.29 / 32.26 dB (32.52).
+(548 s; seed 1's training alone 604 s in a slower spell) brings more lesions. Seeds 0 / 1: lesions in
+37.2% / 42.1% of 1,000 prior samples (5,000 steps: 49.0% / 60.6%; the real phantoms: 72.5% by the same
+classifier), diversity 0.864 / 0.865 (0.859 / 0.858; real 0.798), reconstruction PSNR 32.29 / 32.26 dB
+(32.52 / 32.64).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     Examples:
       gvae demo                          # -> gvae-demo/report.html
       gvae demo --quick --out /tmp/demo  # one minute, tiny model: checks that everything runs
-      gvae demo --steps 5000 --out d5k   # train longer from scratch: more lesions, ~9 minutes
+      gvae demo --steps 5000 --out d5k   # train longer from scratch: more lesions, 9-10 minutes
     """
     from gvae.demo import run_demo
 
