@@ -106,9 +106,14 @@ class Trainer:
         self.device = acc.device
         self.rank, self.world = acc.process_index, acc.num_processes
         self.zero3 = self.accs.deepspeed_stage == 3
+        if recipe.train.channels_last and self.accs.deepspeed_stage is not None:
+            raise GvaeError("train.channels_last: true does not go with DeepSpeed, whose ZeRO stages flatten the "
+                            "parameters into contiguous buffers; use it with one process or DDP")
 
         set_seed(recipe.train.seed)  # identical initial weights on every rank
         self.model = build_model(recipe)
+        if recipe.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, ema_decay(recipe))
         self.loader = TrainLoader(
             recipe.data.train, batch_size=recipe.train.batch_size, resolution=recipe.data.resolution,
@@ -292,8 +297,9 @@ class Trainer:
         adversarial = self.disc is not None and self.step >= adversarial_start_step(r)
         if adversarial:
             self.model.disc.requires_grad_(False)
+        layout = torch.channels_last if r.train.channels_last else torch.contiguous_format
         for i, (x, y) in enumerate(micro):
-            x = x.to(self.device, non_blocking=True)
+            x = x.to(self.device, non_blocking=True, memory_format=layout)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
                        if adversarial else None)  # prior samples only feed the adversarial term
             labels, prior_labels = self._labels(y, z_prior is not None)
