@@ -4,15 +4,16 @@
     -> docs/results/demo-variants/README.md: diversity against the real phantoms', reconstruction, time, and
        the sample grid of every run
 
-"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does ("demo-5000" as ``--steps 5000``); every other
-variant trains the demo's earlier recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the
-discriminator playing from the first step, no coordinate channels) with its overrides. Each run is then evaluated:
-the MS-SSIM diversity of 500 prior samples against the real phantoms', the held-out reconstruction error and,
-given ``--feature-weights`` (a lesion-count classifier: ``gvae eval train-features --data runs/demo-variants/data
---out features/phantom.safetensors --epochs 10``), the share of 1,000 prior samples in which it sees lesions
-(eval/class_coverage.py), beside the held-out phantoms'. The phantoms are packed once, exactly as the demo packs
-them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and rerun); each
-run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
+"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does (the demo-*-nchw variants at other lengths, in
+the default memory layout); every other variant trains the demo's earlier recipe (:data:`EARLIER`: 1,000 steps of
+16 on 1,800 phantoms at 64 px, the discriminator playing from the first step, no coordinate channels) with its
+overrides. Each run is then evaluated: the MS-SSIM diversity of 500 prior samples against the real phantoms', the
+held-out reconstruction error and, given ``--feature-weights`` (a lesion-count classifier: ``gvae eval
+train-features --data runs/demo-variants/data --out features/phantom.safetensors --epochs 10``), the share of
+1,000 prior samples in which it sees lesions (eval/class_coverage.py), beside the held-out phantoms'. The phantoms
+are packed once, exactly as the demo packs them. Runs go to ``--runs`` (a finished one is not trained again, so
+the script can be stopped and rerun); each run's summary and last sample grid to ``--out``, whose README.md tables
+every summary there.
 ``narrow-16`` is the earlier recipe before it was widened (4 channels at 64 px, a 16-d latent).
 """
 
@@ -36,10 +37,11 @@ DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom
 # the discriminator playing from the first. Every variant but those of CURRENT is of this one.
 EARLIER_STEPS = 1000
 EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}}
-CURRENT = ("demo", "demo-5000")  # variants of gvae demo's own recipe
+CURRENT = ("demo", "demo-4000-nchw", "demo-5000-nchw")  # variants of gvae demo's own recipe
 VARIANTS: dict[str, dict] = {
     "demo": {},
-    "demo-5000": {"train": {"max_steps": 5000}},
+    "demo-4000-nchw": {"train": {"max_steps": 4000, "channels_last": False}},
+    "demo-5000-nchw": {"train": {"max_steps": 5000, "channels_last": False}},
     "earlier-demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
     "diffaug": {"augment": DIFFAUG},
@@ -148,9 +150,9 @@ def write_summary(out: Path) -> str:
     rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
     (out / "README.md").write_text(
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
-        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (`demo-5000` "
-        "with `--steps 5000`), every other row the earlier recipe (1,000 steps, the discriminator from the first) "
-        "changed as its name says; "
+        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (`demo-4000-nchw` "
+        "and `demo-5000-nchw` at those lengths in the default memory layout), every other row the earlier recipe "
+        "(1,000 steps, the discriminator from the first) changed as its name says; "
         "MS-SSIM diversity of 500 prior samples (lower is more diverse) beside the real phantoms'; "
         "reconstruction of the 200 held-out phantoms; "
         "the share of 1,000 prior samples in which a lesion-count classifier (86.5% accurate on the held-out "
