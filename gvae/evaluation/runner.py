@@ -269,29 +269,25 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     if not explicit:
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))
         names = [n for n in names if n not in skipped]
-    features = None
-    if any(METRICS[n].needs_feature_weights for n in names):
+
+    def optional(needs: Callable[[Metric], bool], load: Callable[[], object]):
+        """``load()`` what the chosen metrics with ``needs(metric)`` read (None when none does); with ``all``, its
+        GvaeError leaves those metrics out under "skipped" with the reason, and None is returned."""
+        if not any(needs(METRICS[n]) for n in names):
+            return None
         try:
-            features = M.resolve_features(protocol.feature_weights)
+            return load()
         except GvaeError as err:
             if explicit:
                 raise
-            skipped.update({n: str(err) for n in names if METRICS[n].needs_feature_weights})
-    if features is not None and any(METRICS[n].needs_classifier for n in names):
-        try:
-            M.check_classifier(features)
-        except GvaeError as err:
-            if explicit:
-                raise
-            skipped.update({n: str(err) for n in names if METRICS[n].needs_classifier})
-    train = train_labels = None
-    if any(METRICS[n].needs_train for n in names):
-        try:
-            train, train_labels = load_images(_train_spec(protocol, loaded.recipe), split="train", limit=protocol.num_train)
-        except GvaeError as err:
-            if explicit:
-                raise
-            skipped.update({n: str(err) for n in names if METRICS[n].needs_train})
+            skipped.update({n: str(err) for n in names if needs(METRICS[n])})
+            return None
+
+    features = optional(lambda m: m.needs_feature_weights, lambda: M.resolve_features(protocol.feature_weights))
+    if features is not None:
+        optional(lambda m: m.needs_classifier, lambda: M.check_classifier(features))
+    train, train_labels = optional(lambda m: m.needs_train, lambda: load_images(
+        _train_spec(protocol, loaded.recipe), split="train", limit=protocol.num_train)) or (None, None)
     names = [n for n in names if n not in skipped]
     results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
                        features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,

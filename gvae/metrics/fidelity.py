@@ -67,8 +67,9 @@ def resolve_features(weights_path: str | Path | None) -> Features:
     if weights_path is None:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
         if not cached.is_file():
-            raise GvaeError("FID/KID/IS/precision-recall need local feature weights: pass --feature-weights "
-                            f"FILE.safetensors (from `gvae eval train-features`) or the Inception file {INCEPTION_FILE}")
+            raise GvaeError("FID/KID/IS/precision-recall and classes need local feature weights: pass "
+                            "--feature-weights FILE.safetensors (from `gvae eval train-features`) or the Inception "
+                            f"file {INCEPTION_FILE}")
         weights_path = cached
     path = Path(weights_path)
     if not path.is_file():
