@@ -255,8 +255,8 @@ def _classes(inp: EvalInputs) -> dict[str, dict]:
 
     classifier = load_classifier(inp.features.weights_path).to(inp.device)
     k = classifier.shape.num_classes
-    generated = predicted_shares(classifier, inp.generated.to(inp.device), k)
-    real = predicted_shares(classifier, inp.real.to(inp.device), k)
+    generated = predicted_shares(classifier, inp.generated, k, device=inp.device)
+    real = predicted_shares(classifier, inp.real, k, device=inp.device)
     extra = {"generated_shares": generated.tolist(), "real_shares": real.tolist(), "n_real": len(inp.real),
              "class_names": list(inp.class_names) if len(inp.class_names or ()) == k else [str(i) for i in range(k)],
              "features": inp.features.to_dict()}

@@ -19,11 +19,12 @@ import torch
 
 @torch.no_grad()
 def predicted_shares(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, num_classes: int,
-                     batch_size: int = 250) -> torch.Tensor:
-    """Fraction [num_classes] (float64) of ``images`` [N, C, H, W] whose arg-max logit is each class."""
+                     batch_size: int = 250, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Fraction [num_classes] (float64) of ``images`` [N, C, H, W] whose arg-max logit is each class; each batch
+    goes to ``device`` (the classifier's) on its own, so a large set need not fit there."""
     counts = torch.zeros(num_classes, dtype=torch.int64)
     for start in range(0, len(images), batch_size):
-        logits = classifier(images[start:start + batch_size].float())
+        logits = classifier(images[start:start + batch_size].to(device).float())
         counts += torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
     return counts.double() / max(1, len(images))
 
