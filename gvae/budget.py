@@ -15,6 +15,10 @@ its schedules as fractions of ``train.max_steps``:
   discriminator that joins at step 0 wins within ~40 steps (accuracy 1 on every kind of image, d_loss 2e-4)
   while the reconstructions are still blurred, and its gradient then adds stripes, not detail; the same
   seconds buy the autoencoder four times the steps. (VQGAN's ``disc_start`` is the same idea.)
+* Learning rate: linear warm-up over ``optim.warmup_steps``, then constant or (``optim.schedule: cosine``) a
+  cosine decay to 0 at ``train.max_steps``. The discriminator's schedule runs over the steps it plays, from
+  its start to ``train.max_steps``: one that joins for the last 5% of a cosine run would otherwise train at
+  under 1% of ``optim.d_lr`` and stay untrained, while ``gvae generate --min-realism`` relies on it.
 * Weight average: ``train.ema_decay`` per step, or, when that is null, the decay whose half-life is
   ``train.ema_halflife * train.max_steps`` steps: the initial weights then hold 2^(-1 / ema_halflife) of the
   average at the end (2^-20 for 0.05), whatever the budget. With ``train.ema_warmup`` the decay at step t is
@@ -49,6 +53,18 @@ def input_noise_anneal_steps(recipe: Recipe) -> int:
 def adversarial_start_step(recipe: Recipe) -> int:
     """The first step on which the discriminator plays (0: from the start)."""
     return _steps(recipe, recipe.loss.adv_start_steps, recipe.loss.adv_start_fraction)
+
+
+def learning_rate_factor(recipe: Recipe, step: int, start: int = 0) -> float:
+    """The learning-rate multiplier at ``step`` of a schedule that runs from step ``start`` (the
+    discriminator's: :func:`adversarial_start_step`) to ``train.max_steps``."""
+    opt, step = recipe.optim, max(0, step - start)
+    if opt.warmup_steps and step < opt.warmup_steps:
+        return (step + 1) / opt.warmup_steps
+    if opt.schedule == "cosine":
+        span = max(1, recipe.train.max_steps - start - opt.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - opt.warmup_steps) / span)))
+    return 1.0
 
 
 def ema_decay(recipe: Recipe) -> float:
@@ -94,10 +110,14 @@ def describe(recipe: Recipe) -> list[str]:
     adv_rule = ("loss.adv_start_steps" if loss.adv_start_steps is not None
                 else f"loss.adv_start_fraction {loss.adv_start_fraction:g} x {steps}")
     warmup = ", warmed up as min(decay, (1 + t) / (10 + t))" if train.ema_warmup else ""
+    lr_rule = (f" after {recipe.optim.warmup_steps} warm-up steps" if recipe.optim.warmup_steps else "") + (
+        "; the discriminator's from the step it joins" if recipe.optim.schedule == "cosine"
+        and recipe.model.traits.discriminator and adversarial_start_step(recipe) > 0 else "")
     return [f"resolved for train.max_steps = {steps}:",
             f"  KL warm-up: {kl_warmup_steps(recipe)} steps ({kl_rule})",
             *([f"  discriminator joins at step {adversarial_start_step(recipe)} ({adv_rule})"]
               if recipe.model.traits.discriminator else []),
+            f"  learning rate: {recipe.optim.schedule}{lr_rule}",
             f"  input-noise annealing: {input_noise_anneal_steps(recipe)} steps ({noise_rule})",
             f"  EMA decay: {ema_decay(recipe):.6g} per step ({ema_rule}){warmup}",
             f"  initial weights' share of the EMA at the end: {initial_weight_share(recipe):.3g}"]

@@ -1,5 +1,6 @@
 """Schedules that scale with train.max_steps: KL warm-up, input-noise annealing and the weight average."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,24 @@ def test_the_average_holds_the_stated_share_of_the_initial_weights():
         ema.update(live, decay=budget.ema_decay_at(short, step))
     torch.testing.assert_close(ema.model.weight.double(), torch.full((1, 1), 1 - budget.initial_weight_share(short),
                                                                      dtype=torch.double), rtol=0, atol=1e-6)
+
+
+def test_learning_rate_warms_up_linearly_then_follows_a_cosine_to_zero():
+    cosine = recipe_from_dict({"train": {"max_steps": 110}, "optim": {"schedule": "cosine", "warmup_steps": 10}})
+    assert [budget.learning_rate_factor(cosine, step) for step in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert [budget.learning_rate_factor(cosine, step) for step in (10, 60, 85, 110)] == pytest.approx(
+        [1.0, 0.5, 0.5 * (1 + math.cos(0.75 * math.pi)), 0.0])
+    assert budget.learning_rate_factor(recipe(110), 109) == 1.0  # constant
+
+
+def test_the_discriminators_schedule_runs_from_the_step_it_joins():
+    late = recipe_from_dict({"train": {"max_steps": 1000}, "loss": {"adv_start_fraction": 0.95},
+                             "optim": {"schedule": "cosine"}})
+    start = budget.adversarial_start_step(late)
+    assert start == 950 and budget.learning_rate_factor(late, start) < 0.01  # the generator's, nearly spent
+    assert budget.learning_rate_factor(late, start, start) == 1.0
+    assert budget.learning_rate_factor(late, start + 25, start) == pytest.approx(0.5)
+    assert budget.learning_rate_factor(late, 1000, start) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_kl_warmup_fraction_scales_with_max_steps():

@@ -313,6 +313,17 @@ def test_before_the_adversarial_start_the_discriminator_neither_plays_nor_learns
     assert not all(torch.equal(disc[1][k], disc[2][k]) for k in disc[1])  # the third step trains it
 
 
+def test_a_late_discriminator_starts_its_cosine_schedule_when_it_joins(tmp_path, data):
+    recipe = tiny_recipe(tmp_path, data, overrides=["loss.adv_start_steps=2", "optim.schedule=cosine",
+                                                    "optim.lr=1e-3", "optim.d_lr=4e-4"])
+    trainer = Trainer(recipe, tmp_path / "run", progress=False)
+    for step, g, d in ((2, 0.5, 1.0), (3, 0.5 * (1 + math.cos(0.75 * math.pi)), 0.5)):  # 4 steps in all
+        trainer.step = step
+        assert trainer._set_lr() == pytest.approx(1e-3 * g)
+        assert [group["lr"] for group in trainer.opt_g.param_groups] == pytest.approx([1e-3 * g])
+        assert [group["lr"] for group in trainer.opt_d.param_groups] == pytest.approx([4e-4 * d])
+
+
 def test_channels_last_trains_the_same_model_up_to_float_rounding(tmp_path, data):
     # without dropout: its masks fill memory in layout order, so they would land on other elements
     train(tiny_recipe(tmp_path, data, overrides=["model.dropout=0"]), tmp_path / "nchw", progress=False)

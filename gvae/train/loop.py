@@ -33,7 +33,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
-from gvae.budget import adversarial_start_step, ema_decay, ema_decay_at
+from gvae.budget import adversarial_start_step, ema_decay, ema_decay_at, learning_rate_factor
 from gvae.config import Recipe
 from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
@@ -61,17 +60,6 @@ from gvae.train.monitor import Monitor
 from gvae.train.preemption import StopSignals
 
 log = logging.getLogger(__name__)
-
-
-def learning_rate_factor(recipe: Recipe, step: int) -> float:
-    """Linear warmup over ``optim.warmup_steps``, then constant or cosine decay to 0 at ``train.max_steps``."""
-    opt = recipe.optim
-    if opt.warmup_steps and step < opt.warmup_steps:
-        return (step + 1) / opt.warmup_steps
-    if opt.schedule == "cosine":
-        span = max(1, recipe.train.max_steps - opt.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - opt.warmup_steps) / span)))
-    return 1.0
 
 
 def make_optimizer(params, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
@@ -277,12 +265,14 @@ class Trainer:
         return False
 
     def _set_lr(self) -> float:
-        factor = learning_rate_factor(self.recipe, self.step)
-        for opt, base in ((self.opt_g, self.recipe.optim.lr), (self.opt_d, self.recipe.optim.d_lr)):
+        """Set both players' learning rates for this step (see :func:`gvae.budget.learning_rate_factor`);
+        returns the generator's."""
+        r = self.recipe
+        for opt, base, start in ((self.opt_g, r.optim.lr, 0), (self.opt_d, r.optim.d_lr, adversarial_start_step(r))):
             if opt is not None:
                 for group in opt.param_groups:
-                    group["lr"] = base * factor
-        return self.recipe.optim.lr * factor
+                    group["lr"] = base * learning_rate_factor(r, self.step, start)
+        return r.optim.lr * learning_rate_factor(r, self.step)
 
     def train_step(self) -> dict[str, torch.Tensor] | None:
         """One optimizer update of each player; returns the logged terms, or None if the step was skipped."""
