@@ -4,16 +4,16 @@
     -> docs/results/demo-variants/README.md: diversity against the real phantoms', reconstruction, time, and
        the sample grid of every run
 
-"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does (the demo-*-nchw variants at other lengths, in
-the default memory layout); every other variant trains the demo's earlier recipe (:data:`EARLIER`: 1,000 steps of
-16 on 1,800 phantoms at 64 px, the discriminator playing from the first step, no coordinate channels) with its
-overrides. Each run is then evaluated: the MS-SSIM diversity of 500 prior samples against the real phantoms', the
-held-out reconstruction error and, given ``--feature-weights`` (a lesion-count classifier: ``gvae eval
-train-features --data runs/demo-variants/data --out features/phantom.safetensors --epochs 10``), the share of
-1,000 prior samples in which it sees lesions (eval/class_coverage.py), beside the held-out phantoms'. The phantoms
-are packed once, exactly as the demo packs them. Runs go to ``--runs`` (a finished one is not trained again, so
-the script can be stopped and rerun); each run's summary and last sample grid to ``--out``, whose README.md tables
-every summary there.
+"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does and the other demo-* variants change that recipe
+(demo-constant-lr-*: its predecessor, with a constant learning rate); every other variant trains the demo's earlier
+recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the discriminator playing from the first
+step, no coordinate channels) with its overrides. Each run is then evaluated: the MS-SSIM diversity of 500 prior
+samples against the real phantoms', the held-out reconstruction error and, given ``--feature-weights`` (a
+lesion-count classifier: ``gvae eval train-features --data runs/demo-variants/data --out
+features/phantom.safetensors --epochs 10``), the share of 1,000 prior samples in which it sees lesions
+(eval/class_coverage.py), beside the held-out phantoms'. The phantoms are packed once, exactly as the demo packs
+them. Runs go to ``--runs`` (a finished one is not trained again, so the script can be stopped and rerun); each
+run's summary and last sample grid to ``--out``, whose README.md tables every summary there.
 ``narrow-16`` is the earlier recipe before it was widened (4 channels at 64 px, a 16-d latent).
 """
 
@@ -33,15 +33,20 @@ NARROW_16 = {"channel_base": 128, "channel_min": 4, "latent_dim": 16}
 # the discriminator augmentation of the phantom utility study, as that recipe states it
 DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom-64-gvae-cond-diffaug.yaml")
                          .read_text())["augment"]
-# The demo's recipe before its discriminator joined late and its generator read coordinates: 1,000 steps,
-# the discriminator playing from the first. Every variant but those of CURRENT is of this one.
+# The demo's recipe before its discriminator joined late, its generator read coordinates and its learning rate
+# followed a cosine: 1,000 steps, the discriminator playing from the first. Every variant but the demo-* ones is
+# of this one.
 EARLIER_STEPS = 1000
-EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}}
-CURRENT = ("demo", "demo-4000-nchw", "demo-5000-nchw")  # variants of gvae demo's own recipe
+EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}, "optim": {"schedule": "constant"}}
 VARIANTS: dict[str, dict] = {
     "demo": {},
-    "demo-4000-nchw": {"train": {"max_steps": 4000, "channels_last": False}},
-    "demo-5000-nchw": {"train": {"max_steps": 5000, "channels_last": False}},
+    # the demo's recipe before its cosine learning rate, and variants of it
+    "demo-constant-lr-4000-nchw": {"optim": {"schedule": "constant"},
+                                   "train": {"max_steps": 4000, "channels_last": False}},
+    "demo-constant-lr-5000-nchw": {"optim": {"schedule": "constant"},
+                                   "train": {"max_steps": 5000, "channels_last": False}},
+    "demo-constant-lr-min16": {"optim": {"schedule": "constant"}, "model": {"channel_min": 16}},
+    "demo-constant-lr-adam-0.9": {"optim": {"schedule": "constant", "betas": [0.9, 0.999]}},
     "earlier-demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
     "diffaug": {"augment": DIFFAUG},
@@ -70,11 +75,11 @@ VARIANTS: dict[str, dict] = {
 
 
 def variant_recipe(name: str, data: Path, seed: int) -> dict:
-    """The demo's recipe on ``data`` (variants of :data:`CURRENT`) or its earlier one, with variant ``name``'s
+    """The demo's recipe on ``data`` (demo-* variants) or its earlier one, with variant ``name``'s
     overrides, each section updated key by key."""
     from gvae.demo import demo_recipe
 
-    current = name in CURRENT
+    current = name.startswith("demo")
     recipe = demo_recipe(data, steps=None if current else EARLIER_STEPS).to_dict()
     for layer in ([] if current else [EARLIER]) + [VARIANTS[name], {"train": {"seed": seed}}]:
         for section, values in layer.items():
@@ -150,9 +155,12 @@ def write_summary(out: Path) -> str:
     rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
     (out / "README.md").write_text(
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
-        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (`demo-4000-nchw` "
-        "and `demo-5000-nchw` at those lengths in the default memory layout), every other row the earlier recipe "
-        "(1,000 steps, the discriminator from the first) changed as its name says; "
+        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe, the "
+        "demo-constant-lr-* rows its predecessor with a constant learning rate (`-4000-nchw` and `-5000-nchw`: "
+        "those lengths in the default memory layout), the demo-d-on-g-schedule-* rows the cosine recipe when the "
+        "discriminator still followed the generator's learning-rate schedule (joining for the last 5%, it trained "
+        "at under 1% of its learning rate; the script no longer trains these), every other row the earlier "
+        "recipe (1,000 steps, the discriminator from the first) changed as its name says; "
         "MS-SSIM diversity of 500 prior samples (lower is more diverse) beside the real phantoms'; "
         "reconstruction of the 200 held-out phantoms; "
         "the share of 1,000 prior samples in which a lesion-count classifier (86.5% accurate on the held-out "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 
+from demo_prior_gap import fitted_gaussian  # noqa: E402
 from demo_variants import EARLIER_STEPS, VARIANTS, table, variant_recipe  # noqa: E402
 
 
@@ -17,6 +18,7 @@ def test_demo_is_the_demo_recipe_and_the_others_are_the_earlier_one_changed():
     assert demo == demo_recipe(Path("data")).to_dict()
     assert earlier["train"]["max_steps"] == EARLIER_STEPS and earlier["model"]["coord_channels"] is False
     assert earlier["loss"] == {**demo["loss"], "adv_start_fraction": 0.0}
+    assert demo["optim"]["schedule"] == "cosine" and earlier["optim"] == {**demo["optim"], "schedule": "constant"}
 
 
 def test_a_variant_changes_only_its_keys_and_the_seed():
@@ -37,3 +39,14 @@ def test_table_orders_rows_as_the_variants_and_links_each_grid():
     assert rows[2].startswith("| demo | 0 | 0.900 (0.800) | 0.00100 | 30.00 | 0.250 (0.725) | 100 |")
     assert "| 30.00 | - | 100 |" in rows[3]  # a summary made without the classifier
     assert rows[3].startswith("| narrow-16 | 1 |") and rows[3].endswith("[grid](grids/narrow-16-s1.png) |")
+
+
+def test_the_fitted_gaussian_draws_with_the_codes_mean_and_covariance():
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    mean, mix = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.3, 0.2]])
+    codes = mean + torch.randn(40000, 3, generator=generator) @ mix.T  # covariance mix @ mix.T
+    draws = fitted_gaussian(codes, 40000, generator)
+    torch.testing.assert_close(draws.mean(0), mean, rtol=0, atol=0.03)
+    torch.testing.assert_close(torch.cov(draws.T), mix @ mix.T, rtol=0, atol=0.03)
