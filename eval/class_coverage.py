@@ -10,6 +10,9 @@ script also draws the samples of a conditional model's classes uniformly and pri
     gvae eval train-features --data gvae-demo/data --out features/phantom.safetensors
     python eval/class_coverage.py gvae-demo/run --data gvae-demo/data \
         --feature-weights features/phantom.safetensors --num 1000
+
+With ``--generated DIR`` it judges the images of a set written by ``gvae generate`` (its default shard format)
+instead of fresh prior samples: what a filter such as ``--min-realism`` did to the class mix.
 """
 
 from __future__ import annotations
@@ -37,18 +40,22 @@ def prior_samples(model, num: int, seed: int, batch: int = 250) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def class_coverage(run: str, data: str, feature_weights: str, num: int, seed: int) -> dict:
+def class_coverage(run: str, data: str, feature_weights: str, num: int, seed: int,
+                   generated: str | None = None) -> dict:
     """The classifier's accuracy on ``data``'s held-out images, and the share of those images ("real") and of
-    ``num`` prior samples of ``run`` ("samples") that it assigns to each class."""
-    model, classifier = gvae.load(run), load_classifier(feature_weights)
+    ``num`` prior samples of ``run`` ("samples"; with ``generated``, that set's images) that it assigns to each
+    class."""
+    classifier = load_classifier(feature_weights)
     real, labels = load_images(data, "val")
+    samples = (load_images(generated, "train")[0] if generated
+               else prior_samples(gvae.load(run), num, seed))
     with torch.no_grad():
         k = int(classifier(real[:1]).shape[1])
         accuracy = float((classifier(real).argmax(1) == labels).double().mean())
-    return {"run": run, "data": data, "feature_weights": feature_weights, "num": num, "seed": seed,
-            "held_out": len(real), "classifier_accuracy_on_real": accuracy,
+    return {"run": run, "data": data, "feature_weights": feature_weights, "num": len(samples), "seed": seed,
+            "generated": generated, "held_out": len(real), "classifier_accuracy_on_real": accuracy,
             "real": predicted_shares(classifier, real, k).tolist(),
-            "samples": predicted_shares(classifier, prior_samples(model, num, seed), k).tolist()}
+            "samples": predicted_shares(classifier, samples, k).tolist()}
 
 
 def main() -> None:
@@ -58,9 +65,10 @@ def main() -> None:
     parser.add_argument("--feature-weights", required=True)
     parser.add_argument("--num", type=int, default=1000, help="prior samples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generated", default=None, help="a gvae generate output to judge instead of prior samples")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    result = class_coverage(args.run, args.data, args.feature_weights, args.num, args.seed)
+    result = class_coverage(args.run, args.data, args.feature_weights, args.num, args.seed, args.generated)
     k = len(result["real"])
     names = (read_dataset_info(args.data) or {}).get("label_names") or [str(i) for i in range(k)]
     print(f"classifier accuracy on the {result['held_out']} held-out images: "
