@@ -31,12 +31,12 @@ at all, 3,000 likelihood steps 18.6%, 5,000 47.9%. It still plays the last 5%, s
 discriminator for ``gvae generate --min-realism`` and the report shows its curves.
 
 The learning rate falls from 2e-3 to 0 along a cosine (``optim.schedule: cosine``; the discriminator's from
-5e-4 over its own last 5%): against a constant rate, about 0.01 more diversity for 0.3-0.4 dB of PSNR.
+5e-4 over its own last 5%): against a constant rate, about 0.01 more diversity for 0.3 to 0.7 dB of PSNR.
 5,000 steps in channels-last memory layout (``train.channels_last``, ~1.2-1.5x the steps per second on a CPU)
 keep the whole demo near 8 minutes on 2 cores: 443 s measured, seed 0, with lesions in 59.5% of 1,000 prior
 samples (the real phantoms: 72.5% by the same classifier), MS-SSIM diversity 0.848 (real 0.798) and
-reconstruction PSNR 32.28 dB; seed 1 (eval/demo_variants.py): 55.6%, 0.851, 32.32 dB. With a constant learning
-rate: 56.2% / 60.6%, 0.860 / 0.858, 32.71 / 32.64 dB (seeds 0 / 1).
+reconstruction PSNR 32.28 dB; seeds 1 and 2 (eval/demo_variants.py): 55.6% / 55.7%, 0.851 / 0.852, 32.32 /
+31.99 dB. With a constant learning rate: 56.2% / 60.6%, 0.860 / 0.858, 32.71 / 32.64 dB (seeds 0 / 1).
 """
 
 from __future__ import annotations
