@@ -97,6 +97,19 @@ def initial_weight_share(recipe: Recipe) -> float:
     return math.exp(log_share)
 
 
+def moved_schedules(old: Recipe, new: Recipe) -> list[str]:
+    """What changes, from the resumed step on, when a run written with ``old`` continues with ``new`` (another
+    ``train.max_steps``, say): one line per budget-scaled schedule that resolves differently."""
+    resolved = {"KL warm-up steps": kl_warmup_steps, "input-noise annealing steps": input_noise_anneal_steps,
+                "EMA decay": lambda r: round(ema_decay(r), 6)}
+    if new.model.traits.discriminator:
+        resolved["discriminator start step"] = adversarial_start_step
+    moved = [f"{name} {get(old)} -> {get(new)}" for name, get in resolved.items() if get(old) != get(new)]
+    if new.optim.schedule == "cosine" and (old.optim.schedule, old.train.max_steps) != ("cosine", new.train.max_steps):
+        moved.append(f"cosine learning rate now ends at step {new.train.max_steps}")
+    return moved
+
+
 def describe(recipe: Recipe) -> list[str]:
     """How the budget-aware keys resolve for this recipe, one line each, for ``gvae recipe show``."""
     steps, loss, train = recipe.train.max_steps, recipe.loss, recipe.train

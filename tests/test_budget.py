@@ -76,6 +76,17 @@ def test_the_discriminators_schedule_runs_from_the_step_it_joins():
     assert budget.learning_rate_factor(late, 1000, start) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_continuing_with_more_steps_names_each_schedule_that_moves():
+    def late(steps: int):
+        return recipe_from_dict({"train": {"max_steps": steps, "ema_halflife": 0.05},
+                                 "loss": {"adv_start_fraction": 0.95, "kl_warmup_steps": 100},
+                                 "optim": {"schedule": "cosine"}})
+    assert budget.moved_schedules(late(1000), late(1000)) == []
+    moved = budget.moved_schedules(late(1000), late(1200))
+    assert moved == [f"EMA decay {round(0.5 ** (1 / 50), 6)} -> {round(0.5 ** (1 / 60), 6)}",
+                     "discriminator start step 950 -> 1140", "cosine learning rate now ends at step 1200"]
+
+
 def test_kl_warmup_fraction_scales_with_max_steps():
     fraction = recipe(937, loss={"beta": 1.0, "kl_warmup_fraction": 0.1})
     assert budget.kl_warmup_steps(fraction) == 94

@@ -313,6 +313,17 @@ def test_before_the_adversarial_start_the_discriminator_neither_plays_nor_learns
     assert not all(torch.equal(disc[1][k], disc[2][k]) for k in disc[1])  # the third step trains it
 
 
+def test_resuming_with_more_steps_warns_that_the_budget_scaled_schedules_move(tmp_path, data, caplog):
+    train(tiny_recipe(tmp_path, data, overrides=["loss.adv_start_fraction=0.5"]), tmp_path / "run", progress=False)
+    train(tiny_recipe(tmp_path, data, overrides=["loss.adv_start_fraction=0.5", "train.max_steps=6"]),
+          tmp_path / "run", progress=False)
+    assert "resuming" in caplog.text and "discriminator start step 2 -> 3" in caplog.text
+    caplog.clear()
+    train(tiny_recipe(tmp_path, data, overrides=["loss.adv_start_fraction=0.5", "train.max_steps=6"]),
+          tmp_path / "run", progress=False)  # nothing left to do, and nothing moved
+    assert "budget-scaled" not in caplog.text
+
+
 def test_a_late_discriminator_starts_its_cosine_schedule_when_it_joins(tmp_path, data):
     recipe = tiny_recipe(tmp_path, data, overrides=["loss.adv_start_steps=2", "optim.schedule=cosine",
                                                     "optim.lr=1e-3", "optim.d_lr=4e-4"])

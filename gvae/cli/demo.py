@@ -14,7 +14,8 @@ STAGES = ("pack", "train", "generate", "eval", "report")
               help="Directory for the data, the run, the generated set and report.html.")
 @click.option("--quick", is_flag=True, help="A tiny model, 20 steps and a few images: a one-minute smoke test.")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="Training steps [default: 5000, or 20 with --quick]. Rerunning with more steps continues the run.")
+              help="Training steps [default: 5000, or 20 with --quick]. Rerunning with more steps continues the run, "
+                   "stretching its schedules from there (a warning names them); a fresh --out follows them whole.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (stage lines are still printed).")
 def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     """The whole pipeline on built-in CT-like phantoms, in minutes on a laptop CPU (a GPU is used if present).

@@ -41,8 +41,8 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
-from gvae.budget import adversarial_start_step, ema_decay, ema_decay_at, learning_rate_factor
-from gvae.config import Recipe
+from gvae.budget import adversarial_start_step, ema_decay, ema_decay_at, learning_rate_factor, moved_schedules
+from gvae.config import Recipe, recipe_from_yaml_text
 from gvae.data import TrainLoader, iter_samples, load_images, read_dataset_info, resolve_shards
 from gvae.errors import GvaeError
 from gvae.fileio import lock_for_main_process, write_json_atomic, write_text_atomic
@@ -125,6 +125,7 @@ class Trainer:
         self.checkpoint = self._start_or_resume(resume)
         if self.checkpoint is not None:
             self._load_states(self.checkpoint)
+            self._warn_if_schedules_move(self.checkpoint)
         self._describe_run()
         self.batches = iter(self.loader)  # lazy: reads nothing and draws no random number until the first step
         self.monitor = Monitor(self.run_dir, acc, recipe, images_per_step)
@@ -168,6 +169,15 @@ class Trainer:
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise GvaeError(f"cannot resume from {path}: {reason}. Was it written with another recipe (model "
                             "size, kind), or is it damaged? Use another --out, or --resume none") from exc
+
+    def _warn_if_schedules_move(self, path: Path) -> None:
+        """Say so when resuming with a recipe whose budget-scaled schedules resolve differently from the
+        checkpoint's (continuing with more steps stretches them mid-run; a fresh run would follow them whole)."""
+        moved = moved_schedules(recipe_from_yaml_text((path / CONFIG).read_text(encoding="utf-8")), self.recipe)
+        if moved and self.accs.main.is_main_process:
+            log.warning("resuming %s at step %d with other budget-scaled schedules than it was trained with "
+                        "(%s); they take effect from here on, so the run follows neither schedule whole",
+                        path, self.step, "; ".join(moved))
 
     def _restore(self, path: Path) -> None:
         from gvae.models import load_weights
