@@ -40,6 +40,7 @@ EARLIER_STEPS = 1000
 EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}, "optim": {"schedule": "constant"}}
 VARIANTS: dict[str, dict] = {
     "demo": {},
+    "demo-no-latent-noise": {"model": {"latent_noise": 0.0}},
     # the demo's recipe before its cosine learning rate, and variants of it
     "demo-constant-lr-4000-nchw": {"optim": {"schedule": "constant"},
                                    "train": {"max_steps": 4000, "channels_last": False}},
