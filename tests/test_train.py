@@ -324,6 +324,14 @@ def test_resuming_with_more_steps_warns_that_the_budget_scaled_schedules_move(tm
     assert "budget-scaled" not in caplog.text
 
 
+def test_a_checkpoint_recipe_this_version_cannot_read_still_resumes(tmp_path, data):
+    train(tiny_recipe(tmp_path, data), tmp_path / "run", progress=False)
+    config = tmp_path / "run/checkpoints/step-00000004/config.yaml"
+    config.write_text(config.read_text().replace("model:", "model:\n  retired_key: 1", 1))
+    result = train(tiny_recipe(tmp_path, data, overrides=["train.max_steps=6"]), tmp_path / "run", progress=False)
+    assert result["step"] == 6
+
+
 def test_a_late_discriminator_starts_its_cosine_schedule_when_it_joins(tmp_path, data):
     recipe = tiny_recipe(tmp_path, data, overrides=["loss.adv_start_steps=2", "optim.schedule=cosine",
                                                     "optim.lr=1e-3", "optim.d_lr=4e-4"])

@@ -172,8 +172,14 @@ class Trainer:
 
     def _warn_if_schedules_move(self, path: Path) -> None:
         """Say so when resuming with a recipe whose budget-scaled schedules resolve differently from the
-        checkpoint's (continuing with more steps stretches them mid-run; a fresh run would follow them whole)."""
-        moved = moved_schedules(recipe_from_yaml_text((path / CONFIG).read_text(encoding="utf-8")), self.recipe)
+        checkpoint's (continuing with more steps stretches them mid-run; a fresh run would follow them whole).
+        A checkpoint whose recipe this version cannot read still resumes, unchecked: the check only informs."""
+        try:
+            old = recipe_from_yaml_text((path / CONFIG).read_text(encoding="utf-8"))
+        except (OSError, GvaeError) as err:
+            log.info("not comparing schedules with %s: %s", path, err)
+            return
+        moved = moved_schedules(old, self.recipe)
         if moved and self.accs.main.is_main_process:
             log.warning("resuming %s at step %d with other budget-scaled schedules than it was trained with "
                         "(%s); they take effect from here on, so the run follows neither schedule whole",
@@ -278,11 +284,13 @@ class Trainer:
         """Set both players' learning rates for this step (see :func:`gvae.budget.learning_rate_factor`);
         returns the generator's."""
         r = self.recipe
-        for opt, base, start in ((self.opt_g, r.optim.lr, 0), (self.opt_d, r.optim.d_lr, adversarial_start_step(r))):
+        lr_g = r.optim.lr * learning_rate_factor(r, self.step)
+        lr_d = r.optim.d_lr * learning_rate_factor(r, self.step, adversarial_start_step(r))
+        for opt, lr in ((self.opt_g, lr_g), (self.opt_d, lr_d)):
             if opt is not None:
                 for group in opt.param_groups:
-                    group["lr"] = base * learning_rate_factor(r, self.step, start)
-        return r.optim.lr * learning_rate_factor(r, self.step)
+                    group["lr"] = lr
+        return lr_g
 
     def train_step(self) -> dict[str, torch.Tensor] | None:
         """One optimizer update of each player; returns the logged terms, or None if the step was skipped."""
