@@ -152,3 +152,26 @@ def test_submit_creates_the_logs_directory_before_sbatch(slurm, tmp_path):
                             env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert (workdir / "logs").is_dir() and (record / "sbatch").read_text() == "--nodes 4 train.sbatch r.yaml\n"
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    """A one-process gloo group, as `accelerate launch` leaves one for the command to use."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    yield dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def test_a_finished_command_closes_the_process_group_and_a_failed_one_does_not_wait(process_group):
+    from click.testing import CliRunner
+
+    from gvae.cli import cli
+
+    failed = CliRunner().invoke(cli, ["recipe", "show", str(REPO / "recipes/fmnist-32-gvae.yaml"), "model.nope=1"])
+    assert failed.exit_code != 0 and process_group.is_initialized()
+    done = CliRunner().invoke(cli, ["recipe", "show", str(REPO / "recipes/fmnist-32-gvae.yaml")])
+    assert done.exit_code == 0, done.output
+    assert not process_group.is_initialized()

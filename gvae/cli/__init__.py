@@ -6,6 +6,8 @@ A :class:`gvae.errors.GvaeError` raised anywhere below becomes a one-line ``Erro
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gvae import __version__
@@ -16,7 +18,7 @@ from gvae.logs import configure_logging
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except GvaeError as err:
             if ctx.meta.get("gvae.debug"):
                 raise
@@ -26,6 +28,22 @@ class _Group(click.Group):
                 raise
             where = f"{err.filename}: " if err.filename else ""
             raise click.ClickException(f"{where}{err.strerror}") from None
+        _leave_process_group()
+        return result
+
+
+def _leave_process_group() -> None:
+    """Under ``accelerate launch``, let every process finish the command before any closes the process group.
+
+    Left to interpreter exit, a process that is done (not the main one, which still writes and prints) tears
+    down its process group while the others may still use theirs; seen to abort such a process with
+    "terminate called without an active exception" after a finished 2-process ZeRO-3 run. Skipped after an
+    error, where the other processes may never reach the barrier.
+    """
+    dist = sys.modules.get("torch.distributed")  # never imported: no process group to close
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
