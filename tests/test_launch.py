@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from gvae.config import recipe_from_dict
 from gvae.errors import GvaeError
-from gvae.train.distributed import _zero_optimization
+from gvae.train.distributed import _zero_optimization, build_accelerators
 from tests.launching import accelerate_launch
 from tests.train_helpers import phantom_data, tiny_recipe_file
 
@@ -42,6 +43,14 @@ def test_parameter_offload_below_zero3_is_refused(launch_env):
     launch_env.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", "cpu")
     with pytest.raises(GvaeError, match=r"offload_param_device: cpu needs ZeRO stage 3 \(got stage 2\)"):
         _zero_optimization()
+
+
+def test_r1_below_zero3_is_refused_before_any_process_group_starts(launch_env):
+    launch_env.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    launch_env.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+    recipe = recipe_from_dict({"model": {"kind": "gvae"}, "loss": {"r1_gamma": 1.0}})
+    with pytest.raises(GvaeError, match=r"loss.r1_gamma > 0 does not run under DeepSpeed ZeRO stage 2; use ZeRO-3"):
+        build_accelerators(recipe, two_players=True)
 
 
 def test_a_deepspeed_config_file_gives_its_zero_section(launch_env, tmp_path):

@@ -154,9 +154,15 @@ def build_accelerators(recipe: Recipe, two_players: bool, log_with: list | None 
     if _deepspeed_requested():
         from accelerate import DeepSpeedPlugin
 
+        zero = _zero_optimization()
+        if two_players and recipe.loss.r1_gamma > 0 and zero["stage"] < 3:
+            # ZeRO-1/2 run their gradient reduction after any backward through the engine's outputs, including
+            # R1's gradient with respect to the images, which has no parameter gradients: an IndexError inside
+            # DeepSpeed 0.19 at the first step. ZeRO-3 and DDP train the same discriminator (identical losses).
+            raise GvaeError(f"loss.r1_gamma > 0 does not run under DeepSpeed ZeRO stage {zero['stage']}; use "
+                            "ZeRO-3 (zero_stage: 3 in the launch config) or DDP, or set loss.r1_gamma=0")
         if cpu:
             PartialState(backend="gloo")
-        zero = _zero_optimization()
         # The recipe, not the launch config, sets micro batch, accumulation, clipping and precision; without
         # this accelerate refuses a full DeepSpeed config beside the launch config's DeepSpeed fields.
         os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
