@@ -41,6 +41,8 @@ EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.
 VARIANTS: dict[str, dict] = {
     "demo": {},
     "demo-no-latent-noise": {"model": {"latent_noise": 0.0}},
+    "demo-latent-16": {"model": {"latent_dim": 16}},
+    "demo-adv-0.01": {"loss": {"adv_weight": 0.01}},
     # the demo's recipe before its cosine learning rate, and variants of it
     "demo-constant-lr-4000-nchw": {"optim": {"schedule": "constant"},
                                    "train": {"max_steps": 4000, "channels_last": False}},
