@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict] = {
     "demo-no-latent-noise": {"model": {"latent_noise": 0.0}},
     "demo-latent-16": {"model": {"latent_dim": 16}},
     "demo-adv-0.01": {"loss": {"adv_weight": 0.01}},
+    "demo-beta-0.7": {"loss": {"beta": 0.7}},
     # the demo's recipe before its cosine learning rate, and variants of it
     "demo-constant-lr-4000-nchw": {"optim": {"schedule": "constant"},
                                    "train": {"max_steps": 4000, "channels_last": False}},
