@@ -27,6 +27,7 @@ def test_quick_demo_succeeds_and_says_where_everything_is(quick_demo):
         assert stage in result.output
     assert "(missing)" not in result.output
     assert f"{out / 'report.html'}" in result.output
+    assert "pack train" not in result.output and "img/s" not in result.output  # --no-progress: no bars at all
 
 
 def test_quick_demo_leaves_every_artefact(quick_demo):

@@ -71,6 +71,7 @@ class PackConfig:
     overwrite: bool = False
     per_class: int | None = None  # keep at most this many train images per class
     command: str = ""
+    progress: bool = True
 
 
 def _options(config: PackConfig, module) -> PackOptions:
@@ -205,7 +206,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 
 def _fingerprint(config: PackConfig, opts: PackOptions, splits: dict[str, list[Item]]) -> str:
-    described = {k: v for k, v in asdict(config).items() if k not in ("workers", "command", "overwrite")}
+    described = {k: v for k, v in asdict(config).items() if k not in ("workers", "command", "overwrite", "progress")}
     described["options"] = asdict(opts)
     described["items"] = [[item.source for item in splits[s]] for s in SPLITS]
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
@@ -228,7 +229,8 @@ def _pack_split(split: str, items: list[Item], scan: Scan, opts: PackOptions, co
     top = float((1 << opts.bits) - 1)
     writer: AtomicShardWriter | None = None
     total = len(items) if scan.images_per_item == 1 else None
-    bar = tqdm(total=total, initial=written if total else 0, unit="img", desc=f"pack {split}", mininterval=0.5)
+    bar = tqdm(total=total, initial=written if total else 0, unit="img", desc=f"pack {split}", mininterval=0.5,
+               disable=not config.progress)
     try:
         for position, (loaded, reason) in enumerate(_results(items[start_item:], scan, opts, pool), start_item):
             item = items[position]
