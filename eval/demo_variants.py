@@ -4,8 +4,9 @@
     -> docs/results/demo-variants/README.md: diversity against the real phantoms', reconstruction, time, and
        the sample grid of every run
 
-"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does and the other demo-* variants change that recipe
-(demo-constant-lr-*: its predecessor, with a constant learning rate); every other variant trains the demo's earlier
+"demo" trains :func:`gvae.demo.demo_recipe` as ``gvae demo`` does (5,600 steps); "demo-5000" is that recipe at the
+5,000 steps it had before, and the other demo-* variants change that one (demo-constant-lr-*: its predecessor,
+with a constant learning rate); every other variant trains the demo's earlier
 recipe (:data:`EARLIER`: 1,000 steps of 16 on 1,800 phantoms at 64 px, the discriminator playing from the first
 step, no coordinate channels) with its overrides. Each run is then evaluated: the MS-SSIM diversity of 500 prior
 samples against the real phantoms', the held-out reconstruction error and, given ``--feature-weights`` (a
@@ -38,19 +39,29 @@ DIFFAUG = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/phantom
 # of this one.
 EARLIER_STEPS = 1000
 EARLIER = {"model": {"coord_channels": False}, "loss": {"adv_start_fraction": 0.0}, "optim": {"schedule": "constant"}}
+# The demo's recipe at 5,000 steps, as it was before 5,600: the steps and the cadence of logs and checkpoints
+# derived from them. The demo-* variants measured then keep it, so that they reproduce.
+AT_5000 = {"train": {"max_steps": 5000, "checkpoint_every": 1250}, "log": {"every": 50, "sample_every": 1000}}
+
+
+def at_5000(**sections: dict) -> dict:
+    """The overrides ``sections`` on the demo's 5,000-step recipe, each section merged key by key."""
+    return {name: {**AT_5000.get(name, {}), **sections.get(name, {})} for name in {**AT_5000, **sections}}
+
+
 VARIANTS: dict[str, dict] = {
     "demo": {},
-    "demo-no-latent-noise": {"model": {"latent_noise": 0.0}},
-    "demo-latent-16": {"model": {"latent_dim": 16}},
-    "demo-adv-0.01": {"loss": {"adv_weight": 0.01}},
-    "demo-beta-0.7": {"loss": {"beta": 0.7}},
+    "demo-5000": at_5000(),
+    "demo-no-latent-noise": at_5000(model={"latent_noise": 0.0}),
+    "demo-latent-16": at_5000(model={"latent_dim": 16}),
+    "demo-adv-0.01": at_5000(loss={"adv_weight": 0.01}),
+    "demo-beta-0.7": at_5000(loss={"beta": 0.7}),
     # the demo's recipe before its cosine learning rate, and variants of it
-    "demo-constant-lr-4000-nchw": {"optim": {"schedule": "constant"},
-                                   "train": {"max_steps": 4000, "channels_last": False}},
-    "demo-constant-lr-5000-nchw": {"optim": {"schedule": "constant"},
-                                   "train": {"max_steps": 5000, "channels_last": False}},
-    "demo-constant-lr-min16": {"optim": {"schedule": "constant"}, "model": {"channel_min": 16}},
-    "demo-constant-lr-adam-0.9": {"optim": {"schedule": "constant", "betas": [0.9, 0.999]}},
+    "demo-constant-lr-4000-nchw": at_5000(optim={"schedule": "constant"},
+                                          train={"max_steps": 4000, "channels_last": False}),
+    "demo-constant-lr-5000-nchw": at_5000(optim={"schedule": "constant"}, train={"channels_last": False}),
+    "demo-constant-lr-min16": at_5000(optim={"schedule": "constant"}, model={"channel_min": 16}),
+    "demo-constant-lr-adam-0.9": at_5000(optim={"schedule": "constant", "betas": [0.9, 0.999]}),
     "earlier-demo": {},
     "steps-1500": {"train": {"max_steps": 1500}},
     "diffaug": {"augment": DIFFAUG},
@@ -159,7 +170,8 @@ def write_summary(out: Path) -> str:
     rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
     (out / "README.md").write_text(
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
-        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe, the "
+        "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (5,600 steps), "
+        "`demo-5000` the same recipe at 5,000 steps and the other demo-* rows changes of that one, the "
         "demo-constant-lr-* rows its predecessor with a constant learning rate (`-4000-nchw` and `-5000-nchw`: "
         "those lengths in the default memory layout), the demo-d-on-g-schedule-* rows the cosine recipe when the "
         "discriminator still followed the generator's learning-rate schedule (joining for the last 5%, it trained "

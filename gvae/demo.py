@@ -32,11 +32,13 @@ discriminator for ``gvae generate --min-realism`` and the report shows its curve
 
 The learning rate falls from 2e-3 to 0 along a cosine (``optim.schedule: cosine``; the discriminator's from
 5e-4 over its own last 5%): against a constant rate, about 0.01 more diversity for 0.3 to 0.7 dB of PSNR.
-5,000 steps in channels-last memory layout (``train.channels_last``, ~1.2-1.5x the steps per second on a CPU)
-keep the whole demo near 8 minutes on 2 cores: 443 s measured, seed 0, with lesions in 59.5% of 1,000 prior
-samples (the real phantoms: 72.5% by the same classifier), MS-SSIM diversity 0.848 (real 0.798) and
-reconstruction PSNR 32.28 dB; seeds 1 and 2 (eval/demo_variants.py): 55.6% / 55.7%, 0.851 / 0.852, 32.32 /
-31.99 dB. With a constant learning rate: 56.2% / 60.6%, 0.860 / 0.858, 32.71 / 32.64 dB (seeds 0 / 1).
+5,600 steps in channels-last memory layout (``train.channels_last``, ~1.2-1.5x the steps per second on a CPU)
+keep the whole demo near 8 minutes on 2 cores: 463 s measured, seed 0, with lesions in 64.8% of 1,000 prior
+samples (the real phantoms: 72.5% by the same classifier), MS-SSIM diversity 0.849 (real 0.798) and
+reconstruction PSNR 32.32 dB; seeds 1 and 2 (eval/demo_variants.py): 62.2% / 59.4%, 0.851 / 0.853, 32.52 /
+32.18 dB. At 5,000 steps, seeds 0 / 1 / 2: lesions in 59.5% / 55.6% / 55.7%, diversity 0.848 / 0.851 / 0.852:
+the last 600 steps add lesions, not diversity. With a constant learning rate at 5,000 steps: 56.2% / 60.6%,
+0.860 / 0.858, 32.71 / 32.64 dB (seeds 0 / 1).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class DemoSize:
     model: dict = field(default_factory=dict)  # recipe overrides of the model section
 
 
-FULL = DemoSize(phantoms=2000, val_fraction=0.1, steps=5000, generate=1000, eval_samples=500, iwae_k=16,
+FULL = DemoSize(phantoms=2000, val_fraction=0.1, steps=5600, generate=1000, eval_samples=500, iwae_k=16,
                 metrics="all", msssim_pairs=500)
 QUICK = DemoSize(phantoms=96, val_fraction=0.25, steps=20, generate=64, eval_samples=32, iwae_k=2,
                  metrics="mmd,msssim,recon,elbo", msssim_pairs=32,
@@ -163,7 +165,8 @@ def run_demo(out: str | Path = "gvae-demo", quick: bool = False, steps: int | No
 
     stage("pack", f"{size.phantoms} phantoms at {RESOLUTION} px -> {result.data}", lambda: pack(PackConfig(
         src="-", kind="phantom", out=str(result.data), resolution=RESOLUTION, num=size.phantoms,
-        shard_size=1000, val_fraction=size.val_fraction, command="gvae demo")), required=True)
+        shard_size=1000, val_fraction=size.val_fraction, command="gvae demo", progress=progress)),
+          required=True)
     _check_same_run(result.run, recipe)
     stage("train", f"{recipe.train.max_steps} steps of batch {recipe.train.batch_size} -> {result.run}",
           lambda: train(recipe, result.run, resume="auto", progress=progress), required=True)

@@ -14,14 +14,14 @@ STAGES = ("pack", "train", "generate", "eval", "report")
               help="Directory for the data, the run, the generated set and report.html.")
 @click.option("--quick", is_flag=True, help="A tiny model, 20 steps and a few images: a one-minute smoke test.")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="Training steps [default: 5000, or 20 with --quick]. Rerunning with more steps continues the run, "
+              help="Training steps [default: 5600, or 20 with --quick]. Rerunning with more steps continues the run, "
                    "stretching its schedules from there (a warning names them); a fresh --out follows them whole.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (stage lines are still printed).")
 def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     """The whole pipeline on built-in CT-like phantoms, in minutes on a laptop CPU (a GPU is used if present).
 
     \b
-    Packs 2000 phantoms at 64 px, trains a small GVAE for 5000 steps (~8 minutes on 2 CPU cores), generates
+    Packs 2000 phantoms at 64 px, trains a small GVAE for 5600 steps (~8 minutes on 2 CPU cores), generates
     an augmentation set of 1000 images, evaluates the model against held-out phantoms and writes
     OUT/report.html: recipe, training curves, samples, reconstructions, a latent interpolation and the
     latent space, the evaluation and the generated set. Rerunning resumes the pack and the training.
@@ -30,7 +30,7 @@ def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     Examples:
       gvae demo                          # -> gvae-demo/report.html
       gvae demo --quick --out /tmp/demo  # one minute, tiny model: checks that everything runs
-      gvae demo --steps 6000 --out d6k   # train longer from scratch: about 9 minutes
+      gvae demo --steps 7000 --out d7k   # train longer from scratch: about 10 minutes
     """
     from gvae.demo import run_demo
 
