@@ -36,3 +36,6 @@ UTILITY_SYNTHETIC_PER_CLASS = 500  # images per class a model makes
 # gvae eval train-features: the domain feature network
 FEATURES_EPOCHS = 3
 FEATURES_BATCH_SIZE = 128
+
+# gvae eval temperature: the sampling temperatures tried
+TEMPERATURE_GRID = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)

@@ -144,11 +144,12 @@ def test_cli_writes_results_json_and_prints_a_table(monkeypatch, tmp_path, model
     monkeypatch.setattr(ev, "load_images", lambda spec, split="val", limit=None: (real[:limit], torch.zeros(0)))
     out = tmp_path / "results.json"
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "data/x", "--num-samples", "30", "--iwae-k", "2",
-                                      "--msssim-pairs", "20", "--out", str(out)])
+                                      "--msssim-pairs", "20", "--temperature", "1.2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert set(doc) == {"checkpoint", "data", "protocol", "metrics", "skipped"}
     assert doc["protocol"]["num_samples"] == 30 and doc["protocol"]["iwae_k"] == 2 and doc["data"] == "data/x"
+    assert doc["protocol"]["temperature"] == 1.2
     assert {"fid", "kid", "isc", "prc", "classes"} <= set(doc["skipped"])  # no feature weights: left out, said why
     assert "elbo_bpd" in result.output and "bits/dim" in result.output
 

@@ -1,0 +1,74 @@
+"""`gvae eval temperature`: the sampling temperature whose re-encoded samples match the images' codes."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from gvae.cli import cli
+from gvae.errors import GvaeError
+from gvae.evaluation.temperature import temperature_scan
+
+LATENT, SCALE = 4, 0.05  # a 2x2 image is 0.5 + SCALE * z: the codes are the pixels, rescaled
+
+
+class LinearAutoencoder(nn.Module):
+    """decode(z) = 0.5 + SCALE * z as a 1x2x2 image and encode its exact inverse, so that the codes of images
+    drawn as decode(s * eps) are N(0, s^2 I): the scan must find T = s."""
+
+    latent_dim, num_classes = LATENT, 0
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1), requires_grad=False)  # where the scan looks up the device
+
+    def decode(self, z, labels=None):
+        return (0.5 + SCALE * z).view(-1, 1, 2, 2)
+
+    def encode(self, x, labels=None):
+        mu = (x.flatten(1) - 0.5) / SCALE
+        return mu, torch.zeros_like(mu)
+
+
+def images_at(spread: float, n: int = 1500, seed: int = 1) -> torch.Tensor:
+    return LinearAutoencoder().decode(spread * torch.randn(n, LATENT, generator=torch.Generator().manual_seed(seed)))
+
+
+@pytest.mark.parametrize("spread", [0.8, 1.2])
+def test_the_scan_finds_the_spread_the_images_were_drawn_with(spread):
+    scan = temperature_scan(LinearAutoencoder(), images_at(spread), temperatures=(0.6, 0.8, 1.0, 1.2, 1.4, 1.6),
+                            num_samples=1500)
+    assert scan.best == spread
+    best = scan.temperatures.index(spread)
+    assert all(value > scan.mmd2[best] for i, value in enumerate(scan.mmd2) if abs(i - best) > 1)  # a clear valley
+    assert scan.as_dict()["best"] == spread and scan.num_images == 1500
+
+
+def test_a_conditional_model_needs_the_images_labels():
+    model = LinearAutoencoder()
+    model.num_classes = 2
+    with pytest.raises(GvaeError, match="labels"):
+        temperature_scan(model, images_at(1.0, n=10), labels=None, num_samples=10)
+
+
+def test_cli_prints_the_scan_marks_the_best_and_writes_it(monkeypatch, tmp_path):
+    import gvae.data
+
+    monkeypatch.setattr(gvae, "load", lambda source, ema=True: LinearAutoencoder())
+    monkeypatch.setattr(gvae.data, "load_images", lambda spec, split, limit=None: (images_at(1.2)[:limit],
+                                                                                    torch.full((limit,), -1)))
+    out = tmp_path / "temperature.json"
+    result = CliRunner().invoke(cli, ["eval", "temperature", "runs/x", "--data", "data/x", "--temperatures",
+                                      "0.8,1.2,1.6", "--num-samples", "1000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1.2" in next(line for line in result.output.splitlines() if "<- best" in line)
+    doc = json.loads(out.read_text())
+    assert doc["best"] == 1.2 and doc["temperatures"] == [0.8, 1.2, 1.6] and doc["split"] == "train"
+
+
+@pytest.mark.parametrize("bad", ["1.0,x", "1.0,-0.5", "nan"])
+def test_cli_refuses_a_bad_grid_before_loading_anything(bad):
+    result = CliRunner().invoke(cli, ["eval", "temperature", "runs/missing", "--data", "d", "--temperatures", bad])
+    assert result.exit_code == 2 and "--temperatures" in result.output
