@@ -43,6 +43,11 @@ def test_quick_demo_leaves_every_artefact(quick_demo):
     assert manifest["count"] == QUICK.generate
     results = json.loads((run / "results.json").read_text())
     assert {"mmd2", "msssim_diversity", "recon_psnr", "elbo"} <= set(results["metrics"])
+    # the temperature chosen after training is the one the set was generated and the model evaluated at
+    scan = json.loads((run / "temperature.json").read_text())
+    assert scan["best"] in scan["temperatures"] and len(scan["mmd2"]) == len(scan["temperatures"])
+    assert scan["mmd2"][scan["temperatures"].index(scan["best"])] == min(scan["mmd2"])
+    assert manifest["temperature"] == scan["best"] == results["protocol"]["temperature"]
 
 
 def test_quick_demo_report_embeds_valid_pictures_of_every_part(quick_demo):

@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 
 from demo_prior_gap import fitted_gaussian  # noqa: E402
+from demo_temperature import table as temperature_table  # noqa: E402
 from demo_variants import EARLIER_STEPS, VARIANTS, table, variant_recipe  # noqa: E402
 
 
@@ -50,3 +51,14 @@ def test_the_fitted_gaussian_draws_with_the_codes_mean_and_covariance():
     draws = fitted_gaussian(codes, 40000, generator)
     torch.testing.assert_close(draws.mean(0), mean, rtol=0, atol=0.03)
     torch.testing.assert_close(torch.cov(draws.T), mix @ mix.T, rtol=0, atol=0.03)
+
+
+def test_the_temperature_table_puts_t_1_beside_the_chosen_t_and_links_the_grid():
+    def at(t, diversity, lesions):
+        return {"temperature": t, "msssim_diversity": diversity, "real_msssim_diversity": 0.798, "lesion_share": lesions,
+                "real_lesion_share": 0.725, "class_tv": 0.3, "mmd2": 0.07}
+
+    row = temperature_table([{"run": "runs/demo-variants/demo-s1", "at_1": at(1.0, 0.851, 0.622),
+                              "at_best": at(1.2, 0.806, 0.78)}]).splitlines()[2]
+    assert row == ("| demo-s1 | 1.2 | 0.851 / 0.806 (0.798) | 0.622 / 0.780 (0.725) | 0.300 / 0.300 | 0.0700 / 0.0700 "
+                   "| [grid](grids/demo-s1.png) |")

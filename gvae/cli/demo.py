@@ -21,8 +21,9 @@ def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     """The whole pipeline on built-in CT-like phantoms, in minutes on a laptop CPU (a GPU is used if present).
 
     \b
-    Packs 2000 phantoms at 64 px, trains a small GVAE for 5600 steps (~8 minutes on 2 CPU cores), generates
-    an augmentation set of 1000 images, evaluates the model against held-out phantoms and writes
+    Packs 2000 phantoms at 64 px, trains a small GVAE for 5600 steps (~8 minutes on 2 CPU cores), chooses
+    its sampling temperature on the training phantoms (run/temperature.json, see gvae eval temperature),
+    generates an augmentation set of 1000 images at it, evaluates the model against held-out phantoms and writes
     OUT/report.html: recipe, training curves, samples, reconstructions, a latent interpolation and the
     latent space, the evaluation and the generated set. Rerunning resumes the pack and the training.
 
@@ -42,7 +43,8 @@ def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     result = run_demo(out, quick=quick, steps=steps, on_stage=announce, progress=not no_progress)
     took = " ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
     click.echo(f"\ndone in {time.perf_counter() - start:.0f}s ({took})", err=True)
-    rows = [("data", result.data), ("run", result.run), ("generated set", result.generated),
+    rows = [("data", result.data), ("run", result.run), ("temperature", result.run / "temperature.json"),
+            ("generated set", result.generated),
             ("eval results", result.results), ("report", result.report)]
     for name, path in rows:
         click.echo(f"  {name:<14} {path}{'' if path.exists() else '  (missing)'}")
