@@ -81,6 +81,11 @@ def test_results_found_in_the_run_dir_become_a_table(run, tmp_path):
     (copy / "results.json").write_text(json.dumps(results_doc(copy)))
     html = build_report(copy)
     assert "mmd2" in html and "0.0123" in html and "needs feature weights" in html
+    assert "prior samples at temperature 1</" in html  # a protocol without the key was measured at T = 1
+    doc = results_doc(copy)
+    doc["protocol"]["temperature"] = 1.2
+    (copy / "results.json").write_text(json.dumps(doc))
+    assert "prior samples at temperature 1.2</" in build_report(copy)
 
 
 def test_missing_results_and_generated_set_are_explained_not_fatal(page):

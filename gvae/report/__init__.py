@@ -116,12 +116,14 @@ def _results_section(path: Path | None) -> Section:
     results = read_json(path, "results.json")
     rows = [[name, entry.get("value"), entry.get("std"), entry.get("n"), entry.get("unit", ""),
              entry.get("better", "")] for name, entry in results.get("metrics", {}).items()]
-    body = note(f"{path}: checkpoint {results.get('checkpoint')}, held-out data {results.get('data')}")
+    protocol = results.get("protocol")
+    temperature = (protocol or {}).get("temperature", 1.0)  # a results.json older than the key used 1
+    body = note(f"{path}: checkpoint {results.get('checkpoint')}, held-out data {results.get('data')}, prior "
+                f"samples at temperature {temperature:g}")
     body += table(["metric", "value", "± std", "n", "unit", "better"], rows)
     skipped = results.get("skipped") or {}
     if skipped:
         body += table(["skipped", "why"], [[name, reason] for name, reason in skipped.items()])
-    protocol = results.get("protocol")
     if protocol:
         body += preformatted(json.dumps(protocol, indent=2), summary="protocol")
     return Section("Evaluation", body)
