@@ -46,9 +46,28 @@ def test_the_scan_finds_the_spread_the_images_were_drawn_with(spread):
     assert scan.as_dict()["best"] == spread and scan.num_images == 1500
 
 
+class ConditionalLinearAutoencoder(LinearAutoencoder):
+    """Class y shifts every pixel by 0.2 * y; encoding with the wrong class shifts the codes by 4 units."""
+
+    num_classes = 2
+
+    def decode(self, z, labels=None):
+        return super().decode(z) + 0.2 * labels.view(-1, 1, 1, 1)
+
+    def encode(self, x, labels=None):
+        return super().encode(x - 0.2 * labels.view(-1, 1, 1, 1))
+
+
+def test_a_conditional_model_decodes_and_encodes_each_sample_with_its_class():
+    model, generator = ConditionalLinearAutoencoder(), torch.Generator().manual_seed(2)
+    labels = torch.randint(2, (1500,), generator=generator)
+    images = model.decode(1.2 * torch.randn(1500, LATENT, generator=generator), labels)
+    scan = temperature_scan(model, images, labels, temperatures=(0.6, 0.8, 1.0, 1.2, 1.4, 1.6), num_samples=1500)
+    assert scan.best == 1.2
+
+
 def test_a_conditional_model_needs_the_images_labels():
-    model = LinearAutoencoder()
-    model.num_classes = 2
+    model = ConditionalLinearAutoencoder()
     with pytest.raises(GvaeError, match="labels"):
         temperature_scan(model, images_at(1.0, n=10), labels=None, num_samples=10)
 
