@@ -19,15 +19,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-from torchvision.utils import save_image
+from temperature_study import chosen_temperature, save_grid
 
 import gvae
-from gvae.data import load_images
 from gvae.demo import FULL
 from gvae.evaluation.protocol import Protocol
 from gvae.evaluation.runner import run_evaluation
-from gvae.evaluation.temperature import temperature_scan
 from gvae.fileio import write_json_atomic
 
 
@@ -47,15 +44,11 @@ def measure(run: Path, data: Path, feature_weights: Path, temperature: float) ->
 def study(run: Path, data: Path, feature_weights: Path, out: Path) -> dict:
     """Scan, measure at T = 1 and at the chosen T, save the grid; returns the run's summary."""
     model = gvae.load(run)
-    images, labels = load_images(str(data), "train", limit=2 * FULL.temperature_samples)
-    scan = temperature_scan(model, images, labels, num_samples=FULL.temperature_samples)
+    scan = chosen_temperature(model, data, FULL.temperature_samples)
     summary = {"run": str(run), "scan": scan.as_dict(),
                "at_1": measure(run, data, feature_weights, 1.0),
                "at_best": measure(run, data, feature_weights, scan.best)}
-    (out / "grids").mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        grid = model.sample(32, generator=torch.Generator().manual_seed(0), temperature=scan.best).clamp(0, 1)
-    save_image(grid, out / "grids" / f"{run.name}.png", nrow=8, padding=2, pad_value=1.0)
+    save_grid(model, scan.best, out / "grids" / f"{run.name}.png")
     write_json_atomic(out / f"{run.name}.json", summary)
     return summary
 

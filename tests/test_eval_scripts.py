@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 from demo_prior_gap import fitted_gaussian  # noqa: E402
 from demo_temperature import table as temperature_table  # noqa: E402
 from demo_variants import EARLIER_STEPS, VARIANTS, table, variant_recipe  # noqa: E402
+from temperature_study import table as study_table  # noqa: E402
 
 
 def test_demo_is_the_demo_recipe_and_the_others_are_the_earlier_one_changed():
@@ -62,3 +63,12 @@ def test_the_temperature_table_puts_t_1_beside_the_chosen_t_and_links_the_grid()
                               "at_best": at(1.2, 0.806, 0.78)}]).splitlines()[2]
     assert row == ("| demo-s1 | 1.2 | 0.851 / 0.806 (0.798) | 0.622 / 0.780 (0.725) | 0.300 / 0.300 | 0.0700 / 0.0700 "
                    "| [grid](grids/demo-s1.png) |")
+
+
+def test_the_study_table_has_a_column_per_metric_with_both_temperatures():
+    rows = study_table([{"run": "runs/fmnist-32-gvae-s0", "scan": {"best": 1.3},
+                         "at_1": {"fid": 13.2652, "recall": 0.413}, "at_best": {"fid": 11.2109, "recall": 0.474}}])
+    lines = rows.splitlines()
+    assert lines[0] == "| run | chosen T | fid at 1 / at T | recall at 1 / at T |"
+    assert lines[1] == "|---|---|---|---|"
+    assert lines[2] == "| fmnist-32-gvae-s0 | 1.3 | 13.27 / 11.21 | 0.413 / 0.474 |"
