@@ -83,6 +83,10 @@ def test_cli_prints_the_scan_marks_the_best_and_writes_it(monkeypatch, tmp_path)
                                       "0.8,1.2,1.6", "--num-samples", "1000", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "1.2" in next(line for line in result.output.splitlines() if "<- best" in line)
+    assert "edge of the grid" not in result.output
+    edge = CliRunner().invoke(cli, ["eval", "temperature", "runs/x", "--data", "data/x", "--temperatures",
+                                    "0.6,0.8,1.0", "--num-samples", "1000"])
+    assert edge.exit_code == 0 and "1, is at the edge of the grid" in edge.output
     doc = json.loads(out.read_text())
     assert doc["best"] == 1.2 and doc["temperatures"] == [0.8, 1.2, 1.6] and doc["split"] == "train"
 

@@ -217,6 +217,9 @@ def temperature(source: str, data: str, split: str, temperatures: tuple[float, .
     click.echo(f"{'temperature':>11}  {'mmd2':>10}")
     for t, value in zip(scan.temperatures, scan.mmd2, strict=True):
         click.echo(f"{t:11g}  {value:10.5f}{'  <- best' if t == scan.best else ''}")
+    if scan.at_edge:
+        click.echo(f"the best temperature, {scan.best:g}, is at the edge of the grid: the MMD^2 may fall further "
+                   "beyond it; try --temperatures past it", err=True)
     if out:
         write_json_atomic(out, {"source": source, "data": data, "split": split, "ema": not no_ema, **scan.as_dict()})
         click.echo(f"wrote {out}")

@@ -45,6 +45,12 @@ class TemperatureScan:
         """The temperature of the smallest MMD^2 (the lower one on a tie)."""
         return self.temperatures[min(range(len(self.mmd2)), key=lambda i: (self.mmd2[i], self.temperatures[i]))]
 
+    @property
+    def at_edge(self) -> bool:
+        """Whether the best temperature is the grid's lowest or highest (of two or more): the MMD^2 may fall
+        further beyond it."""
+        return len(self.temperatures) > 1 and self.best in (min(self.temperatures), max(self.temperatures))
+
     def as_dict(self) -> dict:
         return {"best": self.best, "temperatures": list(self.temperatures), "mmd2": list(self.mmd2),
                 "num_samples": self.num_samples, "num_images": self.num_images, "seed": self.seed}
