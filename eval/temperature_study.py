@@ -1,8 +1,11 @@
 """What a chosen sampling temperature changes for any set of runs: each run's metrics at T = 1 and at the
 temperature that ``gvae eval temperature`` picks on its training images, under one protocol.
 
-    python eval/temperature_study.py runs/fmnist-32-gvae-s0 runs/fmnist-32-vae-s0 runs/fmnist-32-vaegan-s0 \
-        --data data/fmnist --feature-weights features/fmnist.safetensors --out docs/results/fmnist-temperature
+    bash eval/reproduce_fmnist.sh      # the runs (one epoch each)
+    python eval/temperature_study.py runs/fmnist-32-gvae-s0 runs/fmnist-32-gvae-s1 runs/fmnist-32-vae-s0 \
+        runs/fmnist-32-vae-s1 runs/fmnist-32-vaegan-s0 \
+        --data data/fmnist --feature-weights features/fmnist.safetensors --out docs/results/fmnist-temperature \
+        --temperatures 0.8,0.9,1.0,1.1,1.2,1.3,1.4,1.5,1.6,1.8,2.0
 
 For every run: the temperature scan (``--scan-samples`` prior samples against up to twice as many training
 images, :mod:`gvae.evaluation.temperature`), then ``gvae eval --metrics METRICS`` at T = 1 and at the chosen T
@@ -21,6 +24,7 @@ from torchvision.utils import save_image
 
 import gvae
 from gvae.data import load_images
+from gvae.defaults import TEMPERATURE_GRID
 from gvae.evaluation.protocol import Protocol
 from gvae.evaluation.runner import run_evaluation
 from gvae.evaluation.temperature import TemperatureScan, temperature_scan
@@ -29,10 +33,12 @@ from gvae.fileio import write_json_atomic
 SCAN_SAMPLES = 500
 
 
-def chosen_temperature(model, data: Path, samples: int = SCAN_SAMPLES) -> TemperatureScan:
-    """The scan of ``gvae eval temperature`` on up to ``2 * samples`` images of ``data``'s train split."""
+def chosen_temperature(model, data: Path, samples: int = SCAN_SAMPLES,
+                       grid: tuple[float, ...] = TEMPERATURE_GRID) -> TemperatureScan:
+    """The scan of ``gvae eval temperature`` over ``grid`` on up to ``2 * samples`` images of ``data``'s train
+    split."""
     images, labels = load_images(str(data), "train", limit=2 * samples)
-    return temperature_scan(model, images, labels, num_samples=samples)
+    return temperature_scan(model, images, labels, grid, num_samples=samples)
 
 
 def save_grid(model, temperature: float, path: Path, n: int = 32) -> None:
@@ -70,12 +76,15 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--num-real", type=int, default=1000)
     parser.add_argument("--scan-samples", type=int, default=SCAN_SAMPLES)
+    parser.add_argument("--temperatures", default=",".join(map(str, TEMPERATURE_GRID)),
+                        help="the scan's grid, comma-separated")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     summaries = []
     for run in args.runs:
         model = gvae.load(run)
-        scan = chosen_temperature(model, args.data, args.scan_samples)
+        scan = chosen_temperature(model, args.data, args.scan_samples,
+                                  tuple(float(t) for t in args.temperatures.split(",")))
         protocol = Protocol(data=str(args.data), metrics=args.metrics, num_samples=args.num_samples,
                             num_real=args.num_real, feature_weights=args.feature_weights)
         settings = {key: value for key, value in vars(protocol).items() if key != "temperature"}
