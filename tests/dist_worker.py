@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 import gvae.train.loop as loop
 from gvae.config import load_recipe
+from gvae.process_group import leave_process_group
 from gvae.train.loop import Trainer
 
 
@@ -60,6 +61,7 @@ def main() -> None:
     dump(trainer, f"{prefix}-initial-{rank}.safetensors")
     trainer.fit()
     dump(trainer, f"{prefix}-final-{rank}.safetensors")
+    leave_process_group()
 
 
 if __name__ == "__main__":

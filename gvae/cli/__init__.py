@@ -6,13 +6,12 @@ A :class:`gvae.errors.GvaeError` raised anywhere below becomes a one-line ``Erro
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from gvae import __version__
 from gvae.errors import GvaeError
 from gvae.logs import configure_logging
+from gvae.process_group import leave_process_group
 
 
 class _Group(click.Group):
@@ -28,22 +27,8 @@ class _Group(click.Group):
                 raise
             where = f"{err.filename}: " if err.filename else ""
             raise click.ClickException(f"{where}{err.strerror}") from None
-        _leave_process_group()
+        leave_process_group()  # the command succeeded: every process may close its process group
         return result
-
-
-def _leave_process_group() -> None:
-    """Under ``accelerate launch``, let every process finish the command before any closes the process group.
-
-    Left to interpreter exit, a process that is done (not the main one, which still writes and prints) tears
-    down its process group while the others may still use theirs; seen to abort such a process with
-    "terminate called without an active exception" after a finished 2-process ZeRO-3 run. Skipped after an
-    error, where the other processes may never reach the barrier.
-    """
-    dist = sys.modules.get("torch.distributed")  # never imported: no process group to close
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
