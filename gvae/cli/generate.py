@@ -24,7 +24,8 @@ from gvae.cli.types import FiniteFloatRange
                    "indices.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--temperature", type=FiniteFloatRange(0), default=1.0, show_default=True,
-              help="Scale of the latent noise: z ~ N(0, T^2 I), or with --from-data mu + T * sigma * eps.")
+              help="Scale of the latent noise: z ~ N(0, T^2 I), or with --from-data mu + T * sigma * eps. "
+                   "gvae eval temperature chooses one for the prior.")
 @click.option("--from-data", default=None, metavar="PATTERN",
               help="Label-preserving variations of real images: a packed directory (its train split) or "
                    "shards; every image gives --variations samples with its label.")
