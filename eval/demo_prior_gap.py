@@ -16,7 +16,8 @@ and reports for each the MS-SSIM diversity (1,000 pairs) and the share in which 
 (``gvae eval train-features``) sees lesions, beside the held-out phantoms' own. On the demo's model at 5,000
 steps the training posteriors and the reconstructions fell short of the real phantoms as the prior did, which
 read as the autoencoder limiting the samples; yet N(0, 1.2^2 I) decodes to lesions in more samples than real
-phantoms have (``eval/demo_temperature.py``), so where the latents fall matters as much as the decoder. Writes ``OUT/prior-gap.json`` and ``OUT/three-lesions.png``: held-out
+phantoms have (``eval/demo_temperature.py``), so where the latents fall matters as much as the decoder.
+Writes ``OUT/prior-gap.json`` and ``OUT/three-lesions.png``: held-out
 phantoms with three lesions (top row) over their reconstructions.
 """
 

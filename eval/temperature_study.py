@@ -23,11 +23,10 @@ import torch
 from torchvision.utils import save_image
 
 import gvae
-from gvae.data import load_images
 from gvae.defaults import TEMPERATURE_GRID
 from gvae.evaluation.protocol import Protocol
 from gvae.evaluation.runner import run_evaluation
-from gvae.evaluation.temperature import TemperatureScan, temperature_scan
+from gvae.evaluation.temperature import TemperatureScan, scan_data
 from gvae.fileio import write_json_atomic
 
 SCAN_SAMPLES = 500
@@ -37,8 +36,7 @@ def chosen_temperature(model, data: Path, samples: int = SCAN_SAMPLES,
                        grid: tuple[float, ...] = TEMPERATURE_GRID) -> TemperatureScan:
     """The scan of ``gvae eval temperature`` over ``grid`` on up to ``2 * samples`` images of ``data``'s train
     split."""
-    images, labels = load_images(str(data), "train", limit=2 * samples)
-    return temperature_scan(model, images, labels, grid, num_samples=samples)
+    return scan_data(model, str(data), "train", num_images=2 * samples, temperatures=grid, num_samples=samples)
 
 
 def save_grid(model, temperature: float, path: Path, n: int = 32) -> None:

@@ -197,15 +197,13 @@ def _train(recipe: Recipe, result: DemoResult, size: DemoSize, progress: bool) -
     the training phantoms' codes (``gvae eval temperature``): written to ``run/temperature.json`` and kept in
     ``result`` for the generated set and the evaluation."""
     import gvae
-    from gvae.data import load_images
-    from gvae.evaluation.temperature import temperature_scan
+    from gvae.evaluation.temperature import scan_data
     from gvae.fileio import write_json_atomic
     from gvae.train.loop import train
 
     train(recipe, result.run, resume="auto", progress=progress)
-    images, labels = load_images(str(result.data), "train", limit=2 * size.temperature_samples)
-    scan = temperature_scan(gvae.load(result.run, device=_device()), images, labels,
-                            num_samples=size.temperature_samples)
+    scan = scan_data(gvae.load(result.run, device=_device()), str(result.data), "train",
+                     num_images=2 * size.temperature_samples, num_samples=size.temperature_samples)
     write_json_atomic(result.run / "temperature.json", {"data": str(result.data), "split": "train", **scan.as_dict()})
     result.temperature = scan.best
 

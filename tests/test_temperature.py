@@ -18,7 +18,7 @@ class LinearAutoencoder(nn.Module):
     """decode(z) = 0.5 + SCALE * z as a 1x2x2 image and encode its exact inverse, so that the codes of images
     drawn as decode(s * eps) are N(0, s^2 I): the scan must find T = s."""
 
-    latent_dim, num_classes = LATENT, 0
+    kind, latent_dim, num_classes, channels, resolution = "linear", LATENT, 0, 1, 2
 
     def __init__(self):
         super().__init__()
@@ -66,6 +66,12 @@ def test_a_conditional_model_decodes_and_encodes_each_sample_with_its_class():
     assert scan.best == 1.2
 
 
+def test_images_of_another_size_than_the_models_are_refused_in_one_line():
+    with pytest.raises(GvaeError, match=r"1 channel\(s\) at 4x4 px but the model \(linear\) makes 1 channel\(s\) "
+                                        r"at 2x2"):
+        temperature_scan(LinearAutoencoder(), torch.rand(10, 1, 4, 4), num_samples=10)
+
+
 def test_a_conditional_model_needs_the_images_labels():
     model = ConditionalLinearAutoencoder()
     with pytest.raises(GvaeError, match="labels"):
@@ -73,11 +79,11 @@ def test_a_conditional_model_needs_the_images_labels():
 
 
 def test_cli_prints_the_scan_marks_the_best_and_writes_it(monkeypatch, tmp_path):
-    import gvae.data
+    import gvae.evaluation.temperature
 
     monkeypatch.setattr(gvae, "load", lambda source, ema=True: LinearAutoencoder())
-    monkeypatch.setattr(gvae.data, "load_images", lambda spec, split, limit=None: (images_at(1.2)[:limit],
-                                                                                    torch.full((limit,), -1)))
+    monkeypatch.setattr(gvae.evaluation.temperature, "load_images", lambda spec, split, limit=None: (
+        images_at(1.2)[:limit], torch.full((limit,), -1)))
     out = tmp_path / "temperature.json"
     result = CliRunner().invoke(cli, ["eval", "temperature", "runs/x", "--data", "data/x", "--temperatures",
                                       "0.8,1.2,1.6", "--num-samples", "1000", "--out", str(out)])

@@ -182,8 +182,8 @@ def _temperatures(ctx: click.Context, param: click.Parameter, value: str) -> tup
               help="Images to match: a packed dataset directory (its --split) or a shard pattern.")
 @click.option("--split", type=click.Choice(["train", "val"]), default="train", show_default=True,
               help="Split of a packed --data directory; train leaves the held-out images to the evaluation.")
-@click.option("--temperatures", default=",".join(map(str, defaults.TEMPERATURE_GRID)), show_default=True, callback=_temperatures,
-              help="Comma-separated temperatures to try.")
+@click.option("--temperatures", default=",".join(map(str, defaults.TEMPERATURE_GRID)), show_default=True,
+              callback=_temperatures, help="Comma-separated temperatures to try.")
 @click.option("--num-samples", type=click.IntRange(2), default=500, show_default=True,
               help="Prior samples per temperature (the same draws scaled).")
 @click.option("--num-images", type=click.IntRange(2), default=1000, show_default=True, help="Images read, at most.")
@@ -192,28 +192,26 @@ def _temperatures(ctx: click.Context, param: click.Parameter, value: str) -> tup
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the scan as JSON here.")
 def temperature(source: str, data: str, split: str, temperatures: tuple[float, ...], num_samples: int,
                 num_images: int, seed: int, no_ema: bool, out: str | None) -> None:
-    """The sampling temperature whose prior samples are closest to real images (pixel MMD^2), to pass to
-    gvae generate --temperature and gvae eval run --temperature.
+    """The sampling temperature whose prior samples, encoded again, are closest to real images' codes, to pass
+    to gvae generate --temperature and gvae eval run --temperature.
 
     \b
-    Prior samples are z ~ N(0, T^2 I) decoded; the same draws are scaled to every T, and their MMD^2 against
-    the images is measured with one kernel. T = 1 is the prior the model was trained with; a smaller T gives
-    more typical samples, a larger one more varied ones. Measure against training images (the default) so that
-    the held-out ones stay untouched for the evaluation.
+    Prior samples are z ~ N(0, T^2 I) decoded; the same draws are scaled to every T, encoded again, and the
+    MMD^2 between their posterior means and the images' is measured with one kernel. T = 1 is the prior the
+    model was trained with; a smaller T gives more typical samples, a larger one more varied ones. Measure
+    against training images (the default) so that the held-out ones stay untouched for the evaluation.
 
     \b
     Example:
       gvae eval temperature gvae-demo/run --data gvae-demo/data --out gvae-demo/temperature.json
     """
     import gvae
-    from gvae.data import load_images
-    from gvae.evaluation.temperature import temperature_scan
+    from gvae.evaluation.temperature import scan_data
     from gvae.fileio import check_writable_target, write_json_atomic
 
     if out:
         check_writable_target(out)
-    images, labels = load_images(data, split, limit=num_images)
-    scan = temperature_scan(gvae.load(source, ema=not no_ema), images, labels, temperatures, num_samples, seed)
+    scan = scan_data(gvae.load(source, ema=not no_ema), data, split, num_images, temperatures, num_samples, seed)
     click.echo(f"{'temperature':>11}  {'mmd2':>10}")
     for t, value in zip(scan.temperatures, scan.mmd2, strict=True):
         click.echo(f"{t:11g}  {value:10.5f}{'  <- best' if t == scan.best else ''}")

@@ -131,14 +131,20 @@ def _per_image_terms(model, real: torch.Tensor, labels: torch.Tensor, needed: se
     return _blockwise(len(real), block) if needed else {}
 
 
-def _check(model, real: torch.Tensor, train: torch.Tensor | None, chosen: list[Metric], num_samples: int) -> None:
+def check_images_fit(model, images: torch.Tensor, what: str) -> None:
+    """GvaeError unless ``images`` [N, C, H, W] have the channels and resolution ``model`` makes."""
     expected = (model.channels, model.resolution, model.resolution)
+    if tuple(images.shape[1:]) != expected:
+        c, h, w = images.shape[1:]
+        raise GvaeError(f"{what} has {c} channel(s) at {h}x{w} px but the model ({model.kind}) makes {expected[0]} "
+                        f"channel(s) at {model.resolution}x{model.resolution} px; evaluate on data packed like "
+                        f"its training data")
+
+
+def _check(model, real: torch.Tensor, train: torch.Tensor | None, chosen: list[Metric], num_samples: int) -> None:
     for what, images in (("held-out data", real), ("training data", train)):
-        if images is not None and tuple(images.shape[1:]) != expected:
-            c, h, w = images.shape[1:]
-            raise GvaeError(f"{what} has {c} channel(s) at {h}x{w} px but the model ({model.kind}) makes {expected[0]} "
-                            f"channel(s) at {model.resolution}x{model.resolution} px; evaluate on data packed like "
-                            f"its training data")
+        if images is not None:
+            check_images_fit(model, images, what)
     for metric in chosen:
         if num_samples < metric.min_generated:
             raise GvaeError(f"{metric.name} needs at least {metric.min_generated} samples, got --num-samples "

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+from gvae.data import load_images
 from gvae.defaults import TEMPERATURE_GRID
 from gvae.errors import GvaeError
+from gvae.evaluation.runner import check_images_fit
 from gvae.metrics.mmd import median_bandwidths, mmd2
 
 BATCH = 250
@@ -61,13 +63,14 @@ def temperature_scan(model, images: torch.Tensor, labels: torch.Tensor | None = 
                      temperatures: tuple[float, ...] = TEMPERATURE_GRID, num_samples: int = 500,
                      seed: int = 0) -> TemperatureScan:
     """MMD^2 between the posterior means of ``num_samples`` prior samples of ``model`` and those of ``images``
-    [N, C, H, W] in [0, 1], at each of ``temperatures``. A conditional model decodes with classes drawn from ``labels`` [N] (the images' own), so
-    that the samples have the images' class frequencies."""
+    [N, C, H, W] in [0, 1], at each of ``temperatures``. A conditional model decodes with classes drawn from
+    ``labels`` [N] (the images' own), so that the samples have the images' class frequencies."""
     if not temperatures or min(temperatures) < 0:
         raise GvaeError(f"temperatures: got {list(temperatures)}; give one or more values >= 0")
     if len(images) < 2 or num_samples < 2:
         raise GvaeError(f"a temperature scan needs at least 2 images and 2 samples, got {len(images)} and "
                         f"{num_samples}")
+    check_images_fit(model, images, "the data")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     eps = torch.randn(num_samples, model.latent_dim, generator=generator)
@@ -92,3 +95,12 @@ def temperature_scan(model, images: torch.Tensor, labels: torch.Tensor | None = 
     bandwidths = median_bandwidths(sample_codes(1.0), real, seed=seed)
     values = tuple(mmd2(sample_codes(t), real, bandwidths=bandwidths) for t in temperatures)
     return TemperatureScan(tuple(temperatures), values, num_samples, len(images), seed)
+
+
+def scan_data(model, data: str, split: str = "train", num_images: int = 1000,
+              temperatures: tuple[float, ...] = TEMPERATURE_GRID, num_samples: int = 500,
+              seed: int = 0) -> TemperatureScan:
+    """:func:`temperature_scan` against up to ``num_images`` images (with their labels) of ``data``: a packed
+    dataset directory's ``split`` or a shard pattern. What ``gvae eval temperature`` and ``gvae demo`` run."""
+    images, labels = load_images(data, split, limit=num_images)
+    return temperature_scan(model, images, labels, temperatures, num_samples, seed)
