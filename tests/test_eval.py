@@ -227,3 +227,38 @@ def test_the_classes_metric_refuses_inception_features(model, real, tmp_path):
     with pytest.raises(GvaeError, match="not a classifier of the data's classes"):
         ev.evaluate(model, real, None, ["classes"], num_samples=10, iwae_k=1, seed=0,
                     features=Features(INCEPTION_NAME, str(tmp_path / "inception.pth")))
+
+
+class LabelledBrightness(nn.Module):
+    """A conditional stand-in whose sample of label 1 is bright and of label 0 dark, except that every third
+    sample (by position in its call) comes out dark whatever its label: agreement known by counting."""
+
+    num_classes, channels, resolution, kind = 2, 1, RES, "stub"
+
+    def sample(self, n, generator=None, temperature=1.0, labels=None):
+        bright = (labels == 1) & (torch.arange(n) % 3 != 0)
+        return torch.where(bright, 0.9, 0.1).float().view(n, 1, 1, 1).expand(n, 1, RES, RES).clone()
+
+
+def test_a_conditional_models_label_agreement_is_the_share_of_samples_classified_as_their_label(monkeypatch,
+                                                                                              features):
+    monkeypatch.setattr("gvae.metrics.load_classifier", lambda path: BrightnessClassifier())
+    real = torch.cat([torch.full((30, 1, RES, RES), 0.1), torch.full((10, 1, RES, RES), 0.9)])
+    labels = torch.cat([torch.zeros(30), torch.ones(10)]).long()
+    results = ev.evaluate(LabelledBrightness(), real, None, ["classes"], num_samples=60, iwae_k=1, seed=3,
+                          features=features, real_labels=labels)
+    drawn = labels[torch.randint(len(labels), (60,), generator=ev.block_generator(3, ev._LABELS, 0))]  # one block
+    ones = drawn == 1
+    missed = ones & (torch.arange(60) % 3 == 0)  # label 1 drawn, dark sample: classified 0
+    entry = results["class_agreement"]
+    assert entry["value"] == pytest.approx(1 - float(missed.sum()) / 60)
+    assert entry["per_label"] == pytest.approx([1.0, 1 - float(missed.sum()) / float(ones.sum())])
+    assert entry["classifier_accuracy"] == 1.0 and entry["better"] == "higher" and entry["n"] == 60
+    assert results["class_tv"]["generated_shares"][1] == pytest.approx(float((ones & ~missed).sum()) / 60)
+
+
+def test_label_agreement_leaves_out_a_label_no_sample_has():
+    from gvae.metrics.classes import label_agreement
+
+    overall, per_label = label_agreement(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), 4)
+    assert overall == 0.75 and per_label == [1.0, 1.0, 0.5, None]

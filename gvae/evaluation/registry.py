@@ -51,6 +51,7 @@ class EvalInputs:
     train_labels: torch.Tensor | None = None
     class_names: tuple[str, ...] | None = None
     utility: UtilitySettings | None = None
+    generated_labels: torch.Tensor | None = None  # int64 [N]: the labels a conditional model's samples were drawn with
 
 
 @dataclass(frozen=True)
@@ -247,15 +248,17 @@ def _prc(inp: EvalInputs) -> dict[str, dict]:
 
 
 @register("classes", "share of samples a classifier of the data's classes assigns to each class, against its "
-          "shares on the held-out images (total variation; 0 = the same mix)", "class_tv", min_generated=1,
-          needs_classifier=True)
+          "shares on the held-out images (total variation; 0 = the same mix); for a conditional model also the "
+          "share of samples it assigns to the label they were drawn with", "class_tv, class_agreement",
+          min_generated=1, needs_classifier=True)
 def _classes(inp: EvalInputs) -> dict[str, dict]:
     from gvae.metrics import load_classifier
-    from gvae.metrics.classes import predicted_shares, total_variation
+    from gvae.metrics.classes import label_agreement, predicted_shares, predictions, shares, total_variation
 
     classifier = load_classifier(inp.features.weights_path).to(inp.device)
     k = classifier.shape.num_classes
-    generated = predicted_shares(classifier, inp.generated, k, device=inp.device)
+    predicted = predictions(classifier, inp.generated, device=inp.device)
+    generated = shares(predicted, k)
     real = predicted_shares(classifier, inp.real, k, device=inp.device)
     extra = {"generated_shares": generated.tolist(), "real_shares": real.tolist(), "n_real": len(inp.real),
              "class_names": list(inp.class_names) if len(inp.class_names or ()) == k else [str(i) for i in range(k)],
@@ -264,8 +267,14 @@ def _classes(inp: EvalInputs) -> dict[str, dict]:
         from gvae.metrics.features import accuracy
 
         extra["classifier_accuracy"] = accuracy(classifier, inp.real.to(inp.device), inp.real_labels.to(inp.device))
-    return {"class_tv": _entry(total_variation(generated, real), None, len(inp.generated), "fraction", "lower",
-                               **extra)}
+    results = {"class_tv": _entry(total_variation(generated, real), None, len(inp.generated), "fraction", "lower",
+                                  **extra)}
+    if inp.generated_labels is not None and getattr(inp.model, "num_classes", 0) == k:  # the same classes
+        overall, per_label = label_agreement(predicted, inp.generated_labels, k)
+        results["class_agreement"] = _entry(
+            overall, None, len(inp.generated), "fraction", "higher", per_label=per_label,
+            **{name: extra[name] for name in ("class_names", "classifier_accuracy", "features") if name in extra})
+    return results
 
 
 @register("utility", "held-out accuracy of classifiers trained with the model's images: CAS, gain over K real "

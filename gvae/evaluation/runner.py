@@ -202,18 +202,19 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
                 picks = torch.randint(len(labels), (n,), generator=block_generator(seed, _LABELS, j))
                 extra["labels"] = labels[picks]
             return {"x": model.sample(n, generator=block_generator(seed, _SAMPLES, j, device=device),
-                                      temperature=temperature, **extra)}
+                                      temperature=temperature, **extra), **extra}
 
-        generated = _blockwise(num_samples, draw)["x"].float()
+        drawn = _blockwise(num_samples, draw)
+        generated, generated_labels = drawn["x"].float(), drawn.get("labels")
     else:
-        generated = torch.empty(0, *real_images.shape[1:])
+        generated, generated_labels = torch.empty(0, *real_images.shape[1:]), None
     if _rank_world()[0] != 0:
         return {}
     inputs = EvalInputs(generated, real_images, train_images, per_image, seed, iwae_k,
                         dims=math.prod(real_images.shape[1:]), features=features, msssim_pairs=msssim_pairs,
                         device=device, fidelity=tuple(m.name for m in chosen if m.needs_features), model=model,
                         real_labels=real_labels, train_labels=train_labels, class_names=class_names,
-                        utility=utility)
+                        utility=utility, generated_labels=generated_labels)
     results: dict[str, dict] = {}
     for metric in chosen:
         log.info("computing %s", metric.name)

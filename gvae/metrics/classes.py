@@ -8,6 +8,11 @@ Comparing predicted shares with predicted shares (not with the true labels) canc
 bias to first order; its accuracy on the held-out images says how far to trust it. The distance between the
 two distributions is the total variation, 0.5 * sum |p - q|: the share of samples that would have to change
 class to match the real mix (0 = the same mix, 1 = disjoint).
+
+A conditional model's samples carry the label they were drawn with, and a labelled augmentation set is only
+as good as those labels: the agreement is the share of samples the classifier assigns to their own label,
+overall and per label, to read beside the classifier's accuracy on the held-out images (what agreement a
+model whose samples were real images would reach).
 """
 
 from __future__ import annotations
@@ -18,15 +23,33 @@ import torch
 
 
 @torch.no_grad()
+def predictions(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 250,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """The arg-max class, int64 [N], of each of ``images`` [N, C, H, W]; each batch goes to ``device`` (the
+    classifier's) on its own, so a large set need not fit there."""
+    parts = [classifier(images[start:start + batch_size].to(device).float()).argmax(1).cpu()
+             for start in range(0, len(images), batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
+
+
+def shares(predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Fraction [num_classes] (float64) of the ``predicted`` classes [N] that are each class."""
+    return torch.bincount(predicted, minlength=num_classes).double() / max(1, len(predicted))
+
+
 def predicted_shares(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, num_classes: int,
                      batch_size: int = 250, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Fraction [num_classes] (float64) of ``images`` [N, C, H, W] whose arg-max logit is each class; each batch
-    goes to ``device`` (the classifier's) on its own, so a large set need not fit there."""
-    counts = torch.zeros(num_classes, dtype=torch.int64)
-    for start in range(0, len(images), batch_size):
-        logits = classifier(images[start:start + batch_size].to(device).float())
-        counts += torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
-    return counts.double() / max(1, len(images))
+    """Fraction [num_classes] (float64) of ``images`` [N, C, H, W] whose arg-max logit is each class."""
+    return shares(predictions(classifier, images, batch_size, device), num_classes)
+
+
+def label_agreement(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[float, list]:
+    """The share of samples whose ``predicted`` class [N] is their drawn label [N], and that share among the
+    samples of each label (None for a label no sample was drawn with)."""
+    hits = predicted == labels
+    per_label = [float(hits[labels == k].double().mean()) if bool((labels == k).any()) else None
+                 for k in range(num_classes)]
+    return float(hits.double().mean()), per_label
 
 
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
