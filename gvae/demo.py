@@ -196,15 +196,17 @@ def _train(recipe: Recipe, result: DemoResult, size: DemoSize, progress: bool) -
     """Train (or resume), then choose the sampling temperature whose prior samples, encoded again, best match
     the training phantoms' codes (``gvae eval temperature``): written to ``run/temperature.json`` and kept in
     ``result`` for the generated set and the evaluation."""
-    import gvae
+    from gvae import temperature_choice
     from gvae.evaluation.temperature import scan_data
-    from gvae.fileio import write_json_atomic
+    from gvae.loading import load_trained
     from gvae.train.loop import train
 
     train(recipe, result.run, resume="auto", progress=progress)
-    scan = scan_data(gvae.load(result.run, device=_device()), str(result.data), "train",
-                     num_images=2 * size.temperature_samples, num_samples=size.temperature_samples)
-    write_json_atomic(result.run / "temperature.json", {"data": str(result.data), "split": "train", **scan.as_dict()})
+    loaded = load_trained(result.run, device=_device())
+    scan = scan_data(loaded.model, str(result.data), "train", num_images=2 * size.temperature_samples,
+                     num_samples=size.temperature_samples)
+    temperature_choice.record(result.run / temperature_choice.FILE, loaded, scan.as_dict(), data=str(result.data),
+                              split="train")
     result.temperature = scan.best
 
 

@@ -54,15 +54,20 @@ def test_the_fitted_gaussian_draws_with_the_codes_mean_and_covariance():
     torch.testing.assert_close(torch.cov(draws.T), mix @ mix.T, rtol=0, atol=0.03)
 
 
-def test_the_temperature_table_puts_t_1_beside_the_chosen_t_and_links_the_grid():
+def test_the_temperature_table_puts_t_1_beside_the_chosen_t_and_links_the_grid_and_a_conditional_runs_agreement():
     def at(t, diversity, lesions):
         return {"temperature": t, "msssim_diversity": diversity, "real_msssim_diversity": 0.798, "lesion_share": lesions,
                 "real_lesion_share": 0.725, "class_tv": 0.3, "mmd2": 0.07}
 
-    row = temperature_table([{"run": "runs/demo-variants/demo-s1", "at_1": at(1.0, 0.851, 0.622),
-                              "at_best": at(1.2, 0.806, 0.78)}]).splitlines()[2]
-    assert row == ("| demo-s1 | 1.2 | 0.851 / 0.806 (0.798) | 0.622 / 0.780 (0.725) | 0.300 / 0.300 | 0.0700 / 0.0700 "
-                   "| [grid](grids/demo-s1.png) |")
+    conditional = {"run": "runs/demo-variants/demo-conditional-s0",
+                   "at_1": {**at(1.0, 0.878, 0.4), "class_agreement": 0.41},
+                   "at_best": {**at(1.3, 0.825, 0.69), "class_agreement": 0.4567}}
+    rows = temperature_table([{"run": "runs/demo-variants/demo-s1", "at_1": at(1.0, 0.851, 0.622),
+                               "at_best": at(1.2, 0.806, 0.78)}, conditional]).splitlines()[2:]
+    assert rows == ["| demo-s1 | 1.2 | 0.851 / 0.806 (0.798) | 0.622 / 0.780 (0.725) | 0.300 / 0.300 | - "
+                    "| 0.0700 / 0.0700 | [grid](grids/demo-s1.png) |",
+                    "| demo-conditional-s0 | 1.3 | 0.878 / 0.825 (0.798) | 0.400 / 0.690 (0.725) | 0.300 / 0.300 "
+                    "| 0.410 / 0.457 | 0.0700 / 0.0700 | [grid](grids/demo-conditional-s0.png) |"]
 
 
 def test_the_study_table_has_a_column_per_metric_with_both_temperatures():

@@ -363,3 +363,29 @@ def test_a_run_that_failed_before_any_shard_does_not_keep_another_set_out(refere
     (out / ".generate" / "identity.json").write_text(json.dumps({"from_data": {"sources": 3}, "seed": 5}))
     manifest = make(run, out)
     assert sample_hashes(out) == sample_hashes(reference[0]) and manifest["count"] == 70
+
+
+def test_without_temperature_prior_samples_take_the_one_chosen_for_these_weights(tmp_path, run, data, caplog):
+    from gvae import temperature_choice
+    from gvae.loading import load_trained
+
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    choice = mine / temperature_choice.FILE
+    temperature_choice.record(choice, load_trained(mine), {"best": 1.3, "temperatures": [1.0, 1.3]})
+    result = CliRunner().invoke(cli, ["generate", str(mine), "--num", "20", "--out", str(tmp_path / "chosen"),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"at temperature 1.3, chosen in {choice}" in result.output
+    explicit = make(mine, tmp_path / "explicit", num=20, temperature=1.3)
+    chosen = json.loads((tmp_path / "chosen" / "manifest.json").read_text())
+    assert chosen["temperature"] == 1.3 and chosen["temperature_chosen_in"] == str(choice)
+    assert explicit["temperature_chosen_in"] is None
+    assert sample_hashes(tmp_path / "chosen") == sample_hashes(tmp_path / "explicit")
+    assert make(mine, tmp_path / "one", num=20, temperature=1.0)["temperature"] == 1.0  # the flag wins
+    # variations of real images keep T = 1: the choice is one for the prior
+    assert make(mine, tmp_path / "varied", num=20, from_data=str(data))["temperature"] == 1.0
+    # a choice made on other weights (the run trained on since) is not used, and the log says why
+    choice.write_text(json.dumps({**json.loads(choice.read_text()), "weights_sha256": "0" * 64}))
+    assert make(mine, tmp_path / "stale", num=20)["temperature"] == 1.0
+    assert "was chosen for other weights" in caplog.text

@@ -1,5 +1,6 @@
 """`gvae eval temperature`: the sampling temperature whose re-encoded samples match the images' codes."""
 
+import hashlib
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from torch import nn
 from gvae.cli import cli
 from gvae.errors import GvaeError
 from gvae.evaluation.temperature import temperature_scan
+from gvae.loading import LoadedModel
 
 LATENT, SCALE = 4, 0.05  # a 2x2 image is 0.5 + SCALE * z: the codes are the pixels, rescaled
 
@@ -78,23 +80,30 @@ def test_a_conditional_model_needs_the_images_labels():
         temperature_scan(model, images_at(1.0, n=10), labels=None, num_samples=10)
 
 
-def test_cli_prints_the_scan_marks_the_best_and_writes_it(monkeypatch, tmp_path):
+def test_cli_prints_the_scan_marks_the_best_and_writes_it_into_the_run_with_its_weights(monkeypatch, tmp_path):
     import gvae.evaluation.temperature
+    import gvae.loading
 
-    monkeypatch.setattr(gvae, "load", lambda source, ema=True: LinearAutoencoder())
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-00000010"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "ema.safetensors").write_bytes(b"weights")
+    monkeypatch.setattr(gvae.loading, "load_trained", lambda source, ema=True: LoadedModel(
+        LinearAutoencoder(), None, checkpoint, checkpoint / "ema.safetensors"))
     monkeypatch.setattr(gvae.evaluation.temperature, "load_images", lambda spec, split, limit=None: (
         images_at(1.2)[:limit], torch.full((limit,), -1)))
-    out = tmp_path / "temperature.json"
-    result = CliRunner().invoke(cli, ["eval", "temperature", "runs/x", "--data", "data/x", "--temperatures",
-                                      "0.8,1.2,1.6", "--num-samples", "1000", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["eval", "temperature", str(tmp_path / "run"), "--data", "data/x",
+                                      "--temperatures", "0.8,1.2,1.6", "--num-samples", "1000"])
     assert result.exit_code == 0, result.output
     assert "1.2" in next(line for line in result.output.splitlines() if "<- best" in line)
     assert "edge of the grid" not in result.output
+    out = tmp_path / "elsewhere.json"
     edge = CliRunner().invoke(cli, ["eval", "temperature", "runs/x", "--data", "data/x", "--temperatures",
-                                    "0.6,0.8,1.0", "--num-samples", "1000"])
-    assert edge.exit_code == 0 and "1, is at the edge of the grid" in edge.output
-    doc = json.loads(out.read_text())
+                                    "0.6,0.8,1.0", "--num-samples", "1000", "--out", str(out)])
+    assert edge.exit_code == 0 and "1, is at the edge of the grid" in edge.output and json.loads(
+        out.read_text())["best"] == 1.0
+    doc = json.loads((tmp_path / "run" / "temperature.json").read_text())  # where gvae generate reads it
     assert doc["best"] == 1.2 and doc["temperatures"] == [0.8, 1.2, 1.6] and doc["split"] == "train"
+    assert doc["weights_sha256"] == hashlib.sha256(b"weights").hexdigest() and doc["checkpoint"] == str(checkpoint)
 
 
 @pytest.mark.parametrize("bad", ["1.0,x", "1.0,-0.5", "nan"])

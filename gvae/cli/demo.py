@@ -26,6 +26,7 @@ def demo(out: str, quick: bool, steps: int | None, no_progress: bool) -> None:
     generates an augmentation set of 1000 images at it, evaluates the model against held-out phantoms and writes
     OUT/report.html: recipe, training curves, samples, reconstructions, a latent interpolation and the
     latent space, the evaluation and the generated set. Rerunning resumes the pack and the training.
+    gvae generate OUT/run, given no --temperature, samples at the temperature chosen here.
 
     \b
     Examples:

@@ -189,7 +189,9 @@ def _temperatures(ctx: click.Context, param: click.Parameter, value: str) -> tup
 @click.option("--num-images", type=click.IntRange(2), default=1000, show_default=True, help="Images read, at most.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-ema", is_flag=True, help="Use the live weights instead of their moving average.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the scan as JSON here.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the scan as JSON here. [default: RUN/temperature.json, where gvae generate finds it, "
+                   "when RUN_OR_CHECKPOINT is in a run directory; else nowhere]")
 def temperature(source: str, data: str, split: str, temperatures: tuple[float, ...], num_samples: int,
                 num_images: int, seed: int, no_ema: bool, out: str | None) -> None:
     """The sampling temperature whose prior samples, encoded again, are closest to real images' codes, to pass
@@ -202,16 +204,25 @@ def temperature(source: str, data: str, split: str, temperatures: tuple[float, .
     against training images (the default) so that the held-out ones stay untouched for the evaluation.
 
     \b
-    Example:
-      gvae eval temperature gvae-demo/run --data gvae-demo/data --out gvae-demo/temperature.json
-    """
-    import gvae
-    from gvae.evaluation.temperature import scan_data
-    from gvae.fileio import check_writable_target, write_json_atomic
+    The choice is kept with the weights it was made on: gvae generate, given no --temperature, samples the
+    prior at it while the run's newest checkpoint (and --no-ema) is the one scanned.
 
+    \b
+    Example:
+      gvae eval temperature gvae-demo/run --data gvae-demo/data
+      gvae generate gvae-demo/run --num 10000 --out aug/phantom      # at the chosen temperature
+    """
+    from gvae import temperature_choice
+    from gvae.evaluation.temperature import scan_data
+    from gvae.fileio import check_writable_target
+    from gvae.loading import load_trained
+
+    loaded = load_trained(source, ema=not no_ema)
+    folder = temperature_choice.run_dir(loaded)
+    out = out or (str(folder / temperature_choice.FILE) if folder else None)
     if out:
         check_writable_target(out)
-    scan = scan_data(gvae.load(source, ema=not no_ema), data, split, num_images, temperatures, num_samples, seed)
+    scan = scan_data(loaded.model, data, split, num_images, temperatures, num_samples, seed)
     click.echo(f"{'temperature':>11}  {'mmd2':>10}")
     for t, value in zip(scan.temperatures, scan.mmd2, strict=True):
         click.echo(f"{t:11g}  {value:10.5f}{'  <- best' if t == scan.best else ''}")
@@ -219,7 +230,7 @@ def temperature(source: str, data: str, split: str, temperatures: tuple[float, .
         click.echo(f"the best temperature, {scan.best:g}, is at the edge of the grid: the MMD^2 may fall further "
                    "beyond it; try --temperatures past it", err=True)
     if out:
-        write_json_atomic(out, {"source": source, "data": data, "split": split, "ema": not no_ema, **scan.as_dict()})
+        temperature_choice.record(out, loaded, scan.as_dict(), source=source, data=data, split=split)
         click.echo(f"wrote {out}")
 
 

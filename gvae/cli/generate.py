@@ -23,9 +23,10 @@ from gvae.cli.types import FiniteFloatRange
                    f"never a byte: the model always runs on fixed blocks of {defaults.GENERATE_BLOCK} sample "
                    "indices.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--temperature", type=FiniteFloatRange(0), default=1.0, show_default=True,
+@click.option("--temperature", type=FiniteFloatRange(0), default=None,
               help="Scale of the latent noise: z ~ N(0, T^2 I), or with --from-data mu + T * sigma * eps. "
-                   "gvae eval temperature chooses one for the prior.")
+                   "[default: for prior samples, the temperature gvae eval temperature chose for these weights "
+                   "(RUN/temperature.json), else 1; with --from-data, 1]")
 @click.option("--from-data", default=None, metavar="PATTERN",
               help="Label-preserving variations of real images: a packed directory (its train split) or "
                    "shards; every image gives --variations samples with its label.")
@@ -48,7 +49,7 @@ from gvae.cli.types import FiniteFloatRange
 @click.option("--no-ema", is_flag=True, help="Use the live weights instead of their moving average.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, batch_size: int, seed: int,
-             temperature: float, from_data: str | None, variations: int, min_realism: float | None,
+             temperature: float | None, from_data: str | None, variations: int, min_realism: float | None,
              max_memorization: float | None, train_data: str | None, classes: tuple[str, ...],
              class_balance: str | None, no_ema: bool, no_progress: bool) -> None:
     """Mass-generate an augmentation set from a trained model (EMA weights by default).
@@ -92,7 +93,9 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
         rejected = manifest["filters"]["rejected"]
         extra = f"; rejected {rejected['realism']} unrealistic, {rejected['memorization']} too close to " \
                 f"training images" if any(rejected.values()) else ""
-        click.echo(f"{out}: {manifest['count']} images in {len(manifest['shards'])} shards{extra}", err=True)
+        chosen = f", chosen in {manifest['temperature_chosen_in']}" if manifest.get("temperature_chosen_in") else ""
+        click.echo(f"{out}: {manifest['count']} images in {len(manifest['shards'])} shards at temperature "
+                   f"{manifest['temperature']:g}{chosen}{extra}", err=True)
 
 
 COMMANDS = [generate]

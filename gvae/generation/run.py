@@ -14,7 +14,7 @@ import logging
 import math
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gvae import __version__
+from gvae import __version__, temperature_choice
 from gvae.data import encode_png, load_images
 from gvae.data.dataset_info import dataset_info, label_counts
 from gvae.defaults import GENERATE_BATCH_SIZE, GENERATE_SHARD_SIZE
@@ -48,7 +48,7 @@ class GenerateConfig:
     shard_size: int = GENERATE_SHARD_SIZE
     batch_size: int = GENERATE_BATCH_SIZE
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float | None = None  # None: the run's chosen one for prior samples (gvae.temperature_choice), else 1
     from_data: str | None = None
     variations: int = 1
     min_realism: float | None = None
@@ -76,7 +76,7 @@ def _validate(c: GenerateConfig) -> None:
                         "source image's label: drop one or the other")
     if c.variations != 1 and c.from_data is None:
         raise GvaeError("--variations applies to --from-data; give --from-data PATTERN too")
-    if c.temperature < 0:
+    if c.temperature is not None and c.temperature < 0:
         raise GvaeError(f"--temperature: got {c.temperature}; give a value >= 0")
     if c.min_realism is not None and not 0 <= c.min_realism < 1:
         raise GvaeError(f"--min-realism: got {c.min_realism}; give the fraction to reject, in [0, 1)")
@@ -98,6 +98,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     _validate(config)
     state, device = _distribution()
     loaded = load_trained(config.source, ema=config.ema, device=device)
+    temperature, chosen_in = _temperature(config, loaded)
+    config = replace(config, temperature=temperature)
     model = loaded.model
     latents, num, from_data, label_names, labels = _latent_source(config, model)
     memorization, train_id = _memorization_filter(config, model)
@@ -128,10 +130,21 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     state.wait_for_everyone()
     if state.is_main_process:
         shards = out.collect(num_shards)
-        manifest = _manifest(config, loaded, identity, num, shards, producer, memorization, label_names)
+        manifest = {**_manifest(config, loaded, identity, num, shards, producer, memorization, label_names),
+                    "temperature_chosen_in": None if chosen_in is None else str(chosen_in)}
         out.publish(manifest, _dataset(manifest, model, label_names) if config.fmt == "wds" else None)
     state.wait_for_everyone()
     return json.loads((Path(config.out) / MANIFEST).read_text())
+
+
+def _temperature(config: GenerateConfig, loaded) -> tuple[float, Path | None]:
+    """The temperature asked for; else, for prior samples, the one ``gvae eval temperature`` chose for these
+    weights, with the file it is recorded in; else 1."""
+    if config.temperature is not None:
+        return config.temperature, None
+    if config.from_data is not None:
+        return temperature_choice.DEFAULT, None  # a choice for the prior says nothing about posterior variations
+    return temperature_choice.chosen(loaded)
 
 
 def _latent_source(config: GenerateConfig, model) -> tuple[Any, int, dict[str, Any] | None, list[str] | None,

@@ -1,0 +1,53 @@
+"""A run's chosen sampling temperature: written by ``gvae eval temperature`` (and ``gvae demo``) into the run
+directory as ``temperature.json``, read by ``gvae generate`` when no ``--temperature`` is given.
+
+The choice belongs to one set of weights: it records the checkpoint's weights file and its sha256, and a run
+that has trained on since (or ``--no-ema`` against a choice made on the moving average) falls back to T = 1
+with a warning rather than silently using a temperature fitted to other weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gvae.fileio import read_json, sha256_file, write_json_atomic
+from gvae.loading import LoadedModel
+
+log = logging.getLogger(__name__)
+
+FILE = "temperature.json"
+DEFAULT = 1.0  # the prior the model was trained with
+
+
+def run_dir(loaded: LoadedModel) -> Path | None:
+    """The run directory that holds ``loaded``'s checkpoint (RUN/checkpoints/step-N), or None (an exported or
+    downloaded model)."""
+    checkpoint = loaded.checkpoint
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def record(path: str | Path, loaded: LoadedModel, scan: dict, **context) -> None:
+    """Write the scan ``scan`` (:meth:`TemperatureScan.as_dict`, with its "best") to ``path``, with the weights it
+    was made on and ``context`` (the data it was measured against, say)."""
+    write_json_atomic(path, {**context, "checkpoint": str(loaded.checkpoint), "weights": loaded.weights.name,
+                             "weights_sha256": sha256_file(loaded.weights), **scan})
+
+
+def chosen(loaded: LoadedModel) -> tuple[float, Path | None]:
+    """The temperature chosen for ``loaded``'s weights and the file it came from, else (1, None): no run
+    directory, no choice in it, or one made on other weights (a warning says which)."""
+    folder = run_dir(loaded)
+    path = folder / FILE if folder else None
+    if path is None or not path.is_file():
+        return DEFAULT, None
+    choice = read_json(path, "temperature choice (written by gvae eval temperature)")
+    if not isinstance(choice, dict) or "best" not in choice:
+        log.warning("%s holds no chosen temperature ('best'); sampling at T = %g", path, DEFAULT)
+        return DEFAULT, None
+    if choice.get("weights_sha256") != sha256_file(loaded.weights):
+        log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
+                    "temperature again, or give --temperature", path, choice.get("weights", "?"),
+                    choice.get("checkpoint", "?"), loaded.weights.name, loaded.checkpoint, DEFAULT)
+        return DEFAULT, None
+    return float(choice["best"]), path
