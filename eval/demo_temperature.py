@@ -10,7 +10,11 @@ For every run: the temperature scan (500 prior samples, 1,000 training phantoms,
 then at T = 1 and at the chosen T the demo's own evaluation (``gvae eval --metrics mmd,msssim``: 500 samples,
 500 MS-SSIM pairs) and the lesion-count classifier's shares of 1,000 samples (``--metrics classes``: the share
 with lesions and the total variation between the samples' and the held-out phantoms' lesion counts). Writes
-``OUT/<run>.json``, a grid of 32 samples at the chosen T in ``OUT/grids/<run>.png`` and ``OUT/README.md``.
+``OUT/<run>.json``, a grid of 32 samples at the chosen T in ``OUT/grids/<run>.png`` (a conditional run's rows:
+0, 1, 2, 3 lesions asked for) and ``OUT/README.md``, which tables every run in ``OUT``. For a conditional run
+(``demo-conditional`` in eval/demo_variants.py) the samples are drawn with the held-out phantoms' lesion-count
+frequencies, and the label agreement is the share of them the classifier gives the lesion count they were
+drawn with.
 """
 
 from __future__ import annotations
@@ -38,7 +42,16 @@ def measure(run: Path, data: Path, feature_weights: Path, temperature: float) ->
     return {"temperature": temperature, "mmd2": demo["metrics"]["mmd2"]["value"],
             "msssim_diversity": diversity["value"], "real_msssim_diversity": diversity["real_reference"],
             "lesion_share": 1 - tv["generated_shares"][0], "real_lesion_share": 1 - tv["real_shares"][0],
-            "lesion_counts": tv["generated_shares"], "real_lesion_counts": tv["real_shares"], "class_tv": tv["value"]}
+            "lesion_counts": tv["generated_shares"], "real_lesion_counts": tv["real_shares"], "class_tv": tv["value"],
+            **_agreement(classes["metrics"])}
+
+
+def _agreement(metrics: dict) -> dict:
+    """A conditional run's label agreement (overall and per label), or nothing."""
+    if "class_agreement" not in metrics:
+        return {}
+    entry = metrics["class_agreement"]
+    return {"class_agreement": entry["value"], "class_agreement_per_label": entry["per_label"]}
 
 
 def study(run: Path, data: Path, feature_weights: Path, out: Path) -> dict:
@@ -55,14 +68,22 @@ def study(run: Path, data: Path, feature_weights: Path, out: Path) -> dict:
 
 def table(summaries: list[dict]) -> str:
     lines = ["| run | chosen T | MS-SSIM diversity at 1 / at T (real) | lesions at 1 / at T (real) | lesion-count TV "
-             "at 1 / at T | pixel MMD^2 at 1 / at T | samples at T |", "|---|---|---|---|---|---|---|"]
+             "at 1 / at T | label agreement at 1 / at T | pixel MMD^2 at 1 / at T | samples at T |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         one, best, name = s["at_1"], s["at_best"], Path(s["run"]).name
         lines.append(f"| {name} | {best['temperature']:g} | {one['msssim_diversity']:.3f} / "
                      f"{best['msssim_diversity']:.3f} ({one['real_msssim_diversity']:.3f}) | {one['lesion_share']:.3f} / "
                      f"{best['lesion_share']:.3f} ({one['real_lesion_share']:.3f}) | {one['class_tv']:.3f} / "
-                     f"{best['class_tv']:.3f} | {one['mmd2']:.4f} / {best['mmd2']:.4f} | [grid](grids/{name}.png) |")
+                     f"{best['class_tv']:.3f} | {_agreements(one, best)} | {one['mmd2']:.4f} / {best['mmd2']:.4f} "
+                     f"| [grid](grids/{name}.png) |")
     return "\n".join(lines) + "\n"
+
+
+def _agreements(one: dict, best: dict) -> str:
+    if "class_agreement" not in one:
+        return "-"
+    return f"{one['class_agreement']:.3f} / {best['class_agreement']:.3f}"
 
 
 def main() -> None:
@@ -74,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     summaries = [study(run, args.data, args.feature_weights, args.out) for run in args.runs]
-    text = table(summaries)
+    text = table([json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))])
     (args.out / "README.md").write_text(
         "# The demo's sampling temperature\n\nWritten by `eval/demo_temperature.py` (see its docstring for the "
         "protocol): each run's prior samples at T = 1 and at the temperature `gvae eval temperature` chose on its "

@@ -52,6 +52,7 @@ def at_5000(**sections: dict) -> dict:
 VARIANTS: dict[str, dict] = {
     "demo": {},
     "demo-5000": at_5000(),
+    "demo-conditional": {"model": {"conditional": True}},
     "demo-no-latent-noise": at_5000(model={"latent_noise": 0.0}),
     "demo-latent-16": at_5000(model={"latent_dim": 16}),
     "demo-adv-0.01": at_5000(loss={"adv_weight": 0.01}),

@@ -40,10 +40,13 @@ def chosen_temperature(model, data: Path, samples: int = SCAN_SAMPLES,
 
 
 def save_grid(model, temperature: float, path: Path, n: int = 32) -> None:
-    """``n`` prior samples at ``temperature`` (seed 0) as an 8-wide grid."""
+    """``n`` prior samples at ``temperature`` (seed 0) as an 8-wide grid; a conditional model's rows are its
+    classes in turn."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    labels = torch.arange(n) // 8 % model.num_classes if model.num_classes else None
     with torch.no_grad():
-        images = model.sample(n, generator=torch.Generator().manual_seed(0), temperature=temperature).clamp(0, 1)
+        images = model.sample(n, generator=torch.Generator().manual_seed(0), temperature=temperature,
+                              labels=labels).clamp(0, 1)
     save_image(images, path, nrow=8, padding=2, pad_value=1.0)
 
 
