@@ -8,6 +8,8 @@ The folder is itself a gvae checkpoint (``gvae.load(DIR)``, ``gvae generate DIR`
     config.yaml         the resolved recipe
     gvae.json           gvae version, training step, class names, sha256 of each weights file
     results.json        the run's ``gvae eval`` results, when there are any
+    temperature.json    the sampling temperature ``gvae eval temperature`` chose for these weights, when there is
+                        one (``gvae generate`` samples at it)
     samples.png         the newest sample grid of the run, when there is one
     README.md           the model card (see :mod:`gvae.model_card`)
 
@@ -108,7 +110,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path, results: str | Path |
 
 
 def _fill(folder: Path, loaded: LoadedModel, run_dir: Path | None, results: dict | None, repo_id: str) -> None:
-    from gvae import __version__
+    from gvae import __version__, temperature_choice
     from gvae.model_card import model_card
 
     checkpoint = loaded.checkpoint
@@ -120,6 +122,9 @@ def _fill(folder: Path, loaded: LoadedModel, run_dir: Path | None, results: dict
         shutil.copyfile(grid, folder / SAMPLES)
     if results is not None:
         write_json_atomic(folder / RESULTS, results)
+    choice = temperature_choice.choice_file(checkpoint)
+    if choice is not None and temperature_choice.matches(choice, loaded.weights):  # a stale one stays behind
+        shutil.copyfile(choice, folder / temperature_choice.FILE)
     metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(loaded.recipe),
                 "sha256": {name: sha256_file(folder / name) for name in weights}}
     write_json_atomic(folder / METADATA, metadata, sort_keys=True)

@@ -16,7 +16,7 @@ from gvae.errors import GvaeError
 
 SCHEME = "hf://"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-DOWNLOADED = ["model.safetensors", "ema.safetensors", "config.yaml", "gvae.json"]
+DOWNLOADED = ["model.safetensors", "ema.safetensors", "config.yaml", "gvae.json", "temperature.json"]
 
 
 def is_hub_address(source: str | Path) -> bool:

@@ -1,5 +1,6 @@
 """A run's chosen sampling temperature: written by ``gvae eval temperature`` (and ``gvae demo``) into the run
-directory as ``temperature.json``, read by ``gvae generate`` when no ``--temperature`` is given.
+directory as ``temperature.json``, carried into an exported or pushed model's folder (``gvae export``, ``gvae
+push``), read by ``gvae generate`` when no ``--temperature`` is given.
 
 The choice belongs to one set of weights: it records the checkpoint's weights file and its sha256, and a run
 that has trained on since (or ``--no-ema`` against a choice made on the moving average) falls back to T = 1
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from gvae.export import run_directory_of
 from gvae.fileio import read_json, sha256_file, write_json_atomic
 from gvae.loading import LoadedModel
 
@@ -23,8 +25,22 @@ DEFAULT = 1.0  # the prior the model was trained with
 def run_dir(loaded: LoadedModel) -> Path | None:
     """The run directory that holds ``loaded``'s checkpoint (RUN/checkpoints/step-N), or None (an exported or
     downloaded model)."""
-    checkpoint = loaded.checkpoint
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+    return run_directory_of(loaded.checkpoint)
+
+
+def choice_file(checkpoint: Path) -> Path | None:
+    """A checkpoint's temperature choice, if there is one: in its own folder (an exported model, see ``gvae
+    export``) or in its run directory."""
+    for folder in (checkpoint, run_directory_of(checkpoint)):
+        if folder is not None and (folder / FILE).is_file():
+            return folder / FILE
+    return None
+
+
+def matches(path: Path, weights: Path) -> bool:
+    """Whether the choice in ``path`` was made on the weights file ``weights``."""
+    choice = read_json(path, "temperature choice (written by gvae eval temperature)")
+    return isinstance(choice, dict) and choice.get("weights_sha256") == sha256_file(weights)
 
 
 def record(path: str | Path, loaded: LoadedModel, scan: dict, **context) -> None:
@@ -35,17 +51,16 @@ def record(path: str | Path, loaded: LoadedModel, scan: dict, **context) -> None
 
 
 def chosen(loaded: LoadedModel) -> tuple[float, Path | None]:
-    """The temperature chosen for ``loaded``'s weights and the file it came from, else (1, None): no run
-    directory, no choice in it, or one made on other weights (a warning says which)."""
-    folder = run_dir(loaded)
-    path = folder / FILE if folder else None
-    if path is None or not path.is_file():
+    """The temperature chosen for ``loaded``'s weights and the file it came from, else (1, None): no choice
+    recorded, or one made on other weights (a warning says which)."""
+    path = choice_file(loaded.checkpoint)
+    if path is None:
         return DEFAULT, None
     choice = read_json(path, "temperature choice (written by gvae eval temperature)")
     if not isinstance(choice, dict) or "best" not in choice:
         log.warning("%s holds no chosen temperature ('best'); sampling at T = %g", path, DEFAULT)
         return DEFAULT, None
-    if choice.get("weights_sha256") != sha256_file(loaded.weights):
+    if not matches(path, loaded.weights):
         log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
                     "temperature again, or give --temperature", path, choice.get("weights", "?"),
                     choice.get("checkpoint", "?"), loaded.weights.name, loaded.checkpoint, DEFAULT)

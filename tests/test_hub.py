@@ -194,3 +194,20 @@ def test_a_malformed_repository_name_is_refused_before_any_upload(run, hub):
     result = _cli("push", run, "no-owner")
     assert result.exit_code == 1 and "expected a Hub repository as OWNER/NAME" in result.output
     assert hub.calls == []
+
+
+def test_the_chosen_temperature_travels_with_the_weights_to_the_hub_and_a_stale_one_stays_behind(run, hub, tmp_path):
+    from gvae import temperature_choice
+    from gvae.loading import load_trained
+
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    choice = mine / temperature_choice.FILE
+    temperature_choice.record(choice, load_trained(mine), {"best": 1.3})
+    assert _cli("push", mine, "alice/warm").exit_code == 0
+    assert json.loads((hub.repo("alice/warm") / "temperature.json").read_text())["best"] == 1.3
+    result = _cli("generate", "hf://alice/warm", "--num", 4, "--out", tmp_path / "warm", "--no-progress")
+    assert result.exit_code == 0 and "at temperature 1.3, chosen in" in result.output, result.output
+    choice.write_text(json.dumps({**json.loads(choice.read_text()), "weights_sha256": "0" * 64}))
+    assert _cli("export", mine, tmp_path / "stale").exit_code == 0
+    assert not (tmp_path / "stale" / "temperature.json").exists()
