@@ -23,6 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
+from summaries import write_readme as write_readme_of
 from temperature_study import chosen_temperature, save_grid
 
 import gvae
@@ -30,6 +31,14 @@ from gvae.demo import FULL
 from gvae.evaluation.protocol import Protocol
 from gvae.evaluation.runner import run_evaluation
 from gvae.fileio import write_json_atomic
+
+README_INTRO = """# The demo's sampling temperature
+
+Written by `eval/demo_temperature.py` (see its docstring for the protocol): each run's prior samples at T = 1 and
+at the temperature `gvae eval temperature` chose on its training phantoms, against the 200 held-out phantoms. The
+demo-conditional rows are the demo's recipe with `model.conditional: true` (eval/demo_variants.py): its samples
+are drawn with the held-out phantoms' lesion counts as labels, and the label agreement is the share of them that
+the lesion-count classifier (86.5% accurate on the held-out phantoms) gives the count they were drawn with."""
 
 
 def measure(run: Path, data: Path, feature_weights: Path, temperature: float) -> dict:
@@ -72,31 +81,19 @@ def table(summaries: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         one, best, name = s["at_1"], s["at_best"], Path(s["run"]).name
+        agreement = (f"{one['class_agreement']:.3f} / {best['class_agreement']:.3f}" if "class_agreement" in one
+                     else "-")  # conditional runs only
         lines.append(f"| {name} | {best['temperature']:g} | {one['msssim_diversity']:.3f} / "
                      f"{best['msssim_diversity']:.3f} ({one['real_msssim_diversity']:.3f}) | {one['lesion_share']:.3f} / "
                      f"{best['lesion_share']:.3f} ({one['real_lesion_share']:.3f}) | {one['class_tv']:.3f} / "
-                     f"{best['class_tv']:.3f} | {_agreements(one, best)} | {one['mmd2']:.4f} / {best['mmd2']:.4f} "
+                     f"{best['class_tv']:.3f} | {agreement} | {one['mmd2']:.4f} / {best['mmd2']:.4f} "
                      f"| [grid](grids/{name}.png) |")
     return "\n".join(lines) + "\n"
 
 
-def _agreements(one: dict, best: dict) -> str:
-    if "class_agreement" not in one:
-        return "-"
-    return f"{one['class_agreement']:.3f} / {best['class_agreement']:.3f}"
-
-
 def write_readme(out: Path) -> str:
     """Write ``out``/README.md from every run summary in ``out``; returns the table."""
-    text = table([json.loads(path.read_text()) for path in sorted(out.glob("*.json"))])
-    (out / "README.md").write_text(
-        "# The demo's sampling temperature\n\nWritten by `eval/demo_temperature.py` (see its docstring for the "
-        "protocol): each run's prior samples at T = 1 and at the temperature `gvae eval temperature` chose on its "
-        "training phantoms, against the 200 held-out phantoms. The demo-conditional rows are the demo's recipe "
-        "with `model.conditional: true` (eval/demo_variants.py): its samples are drawn with the held-out "
-        "phantoms' lesion counts as labels, and the label agreement is the share of them that the lesion-count "
-        "classifier (86.5% accurate on the held-out phantoms) gives the count they were drawn with.\n\n" + text)
-    return text
+    return write_readme_of(out, "*.json", table, README_INTRO)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
+from summaries import write_readme
 
 from gvae.config import recipe_from_dict
 
@@ -169,8 +170,7 @@ def _lesions(summary: dict) -> str:
 
 def write_summary(out: Path) -> str:
     """Write ``out``/README.md from every run summary in ``out``; returns the table."""
-    rows = table([json.loads(path.read_text()) for path in sorted(out.glob("*-s*.json"))])
-    (out / "README.md").write_text(
+    return write_readme(out, "*-s*.json", table, (
         "# The demo's recipe and its variants\n\nWritten by `eval/demo_variants.py` (see its docstring for the "
         "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (5,600 steps), "
         "`demo-5000` the same recipe at 5,000 steps and the other demo-* rows changes of that one, the "
@@ -185,9 +185,7 @@ def write_summary(out: Path) -> str:
         "the share of 1,000 prior samples in which a lesion-count classifier (86.5% accurate on the held-out "
         "phantoms) sees lesions, beside its share on the held-out phantoms; it means something only where the "
         "samples are phantoms (look at the grid: on stripes or texture it answers at random). Timings from a "
-        "shared machine."
-        "\n\n" + rows)
-    return rows
+        "shared machine."))
 
 
 def main() -> None:
