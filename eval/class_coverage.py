@@ -12,7 +12,9 @@ script also draws the samples of a conditional model's classes uniformly and pri
         --feature-weights features/phantom.safetensors --num 1000
 
 With ``--generated DIR`` it judges the images of a set written by ``gvae generate`` (its default shard format)
-instead of fresh prior samples: what a filter such as ``--min-realism`` did to the class mix.
+instead of fresh prior samples: what a filter such as ``--min-realism`` did to the class mix, and, for a
+labelled set, the share of its samples the classifier gives their own label (the label agreement; judge a set
+made with ``--label-classifier`` with another classifier than that one, e.g. ``train-features --seed 1``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 import gvae
 from gvae.data import load_images, read_dataset_info
 from gvae.fileio import write_json_atomic
-from gvae.metrics.classes import predicted_shares
+from gvae.metrics.classes import label_agreement, predicted_shares, predictions, shares
 from gvae.metrics.features import load_classifier
 
 
@@ -46,16 +48,18 @@ def class_coverage(run: str, data: str, feature_weights: str, num: int, seed: in
     ``num`` prior samples of ``run`` ("samples"; with ``generated``, that set's images) that it assigns to each
     class."""
     classifier = load_classifier(feature_weights)
+    k = classifier.shape.num_classes
     real, labels = load_images(data, "val")
-    samples = (load_images(generated, "train")[0] if generated
-               else prior_samples(gvae.load(run), num, seed))
-    with torch.no_grad():
-        k = int(classifier(real[:1]).shape[1])
-        accuracy = float((classifier(real).argmax(1) == labels).double().mean())
-    return {"run": run, "data": data, "feature_weights": feature_weights, "num": len(samples), "seed": seed,
-            "generated": generated, "held_out": len(real), "classifier_accuracy_on_real": accuracy,
-            "real": predicted_shares(classifier, real, k).tolist(),
-            "samples": predicted_shares(classifier, samples, k).tolist()}
+    samples, sample_labels = (load_images(generated, "train") if generated
+                              else (prior_samples(gvae.load(run), num, seed), None))
+    predicted = predictions(classifier, samples)
+    result = {"run": run, "data": data, "feature_weights": feature_weights, "num": len(samples), "seed": seed,
+              "generated": generated, "held_out": len(real),
+              "classifier_accuracy_on_real": float((predictions(classifier, real) == labels).double().mean()),
+              "real": predicted_shares(classifier, real, k).tolist(), "samples": shares(predicted, k).tolist()}
+    if sample_labels is not None and bool((sample_labels >= 0).all()):
+        result["agreement"], result["agreement_per_label"] = label_agreement(predicted, sample_labels, k)
+    return result
 
 
 def main() -> None:
@@ -73,9 +77,13 @@ def main() -> None:
     names = (read_dataset_info(args.data) or {}).get("label_names") or [str(i) for i in range(k)]
     print(f"classifier accuracy on the {result['held_out']} held-out images: "
           f"{result['classifier_accuracy_on_real']:.3f}")
-    print(f"{'class':14} {'held-out':>9} {'samples':>8}")
-    for name, share_real, share_samples in zip(names, result["real"], result["samples"], strict=True):
-        print(f"{name:14} {share_real:9.3f} {share_samples:8.3f}")
+    per_label = result.get("agreement_per_label") or [None] * k
+    print(f"{'class':14} {'held-out':>9} {'samples':>8}" + (" agreement" if "agreement" in result else ""))
+    for name, share_real, share_samples, agree in zip(names, result["real"], result["samples"], per_label,
+                                                      strict=True):
+        print(f"{name:14} {share_real:9.3f} {share_samples:8.3f}" + ("" if agree is None else f" {agree:9.3f}"))
+    if "agreement" in result:
+        print(f"samples the classifier gives their own label: {result['agreement']:.3f}")
     if args.out:
         write_json_atomic(args.out, result)
 

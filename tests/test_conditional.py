@@ -17,6 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import gvae
+import gvae.metrics.features
 from gvae import loading as ckpt
 from gvae.cli import cli
 from gvae.config import load_recipe
@@ -26,6 +27,7 @@ from gvae.evaluation.runner import evaluate
 from gvae.generation import GenerateConfig, generate
 from gvae.generation.classes import ClassDraw
 from gvae.generation.latents import SAMPLES
+from gvae.metrics.features import ClassifierShape
 from gvae.report.views import class_rows
 from gvae.train.loop import train
 from tests.test_models import images, narrow_model
@@ -261,6 +263,58 @@ def test_class_option_restricts_the_labels_by_name_or_index(labelled_set, run, t
     assert sample_hashes(tmp_path / "dark") == sample_hashes(tmp_path / "dark-1") != sample_hashes(labelled_set[0])
 
 
+class BrightAbove(torch.nn.Module):
+    """A stand-in classifier of the two classes: "bright" only above ``threshold`` mean brightness, so it calls
+    the dimmer half of the model's bright samples "dark"."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+        self.shape = ClassifierShape(1, 16, 2)
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # where its device is read from
+
+    def forward(self, x):
+        bright = (x.flatten(1).mean(1) > self.threshold).float()
+        return torch.stack([bright, 1 - bright], dim=1)  # BRIGHT = 0, DARK = 1
+
+
+def test_the_label_classifier_redraws_samples_it_does_not_give_their_own_label(labelled_set, run, tmp_path,
+                                                                                monkeypatch):
+    unfiltered = shard_samples(labelled_set[0])
+    threshold = float(np.median([brightness(s["image"]) for s in unfiltered if s["label"] == BRIGHT]))
+    monkeypatch.setattr("gvae.generation.run.load_classifier", lambda path: BrightAbove(threshold))
+    weights = tmp_path / "classifier.safetensors"
+    weights.write_bytes(b"a classifier")
+    manifest = make(run, tmp_path / "checked", label_classifier=str(weights))
+    kept = shard_samples(tmp_path / "checked")
+    assert all(brightness(s["image"]) > threshold for s in kept if s["label"] == BRIGHT)
+    first_tries = {a["key"] for a in unfiltered if a["label"] == DARK or brightness(a["image"]) > threshold}
+    # a candidate that passes at once is the unfiltered set's sample, byte for byte; the others were redrawn
+    for a, b in zip(unfiltered, kept, strict=True):
+        assert (a["key"] in first_tries) == np.array_equal(a["image"], b["image"]), a["key"]
+        assert a["label"] == b["label"]
+    assert manifest["filters"]["rejected"]["label"] >= len(unfiltered) - len(first_tries) > 0
+    assert manifest["filters"]["label_classifier"] == str(weights)
+    assert make(run, tmp_path / "checked", label_classifier=str(weights)) == manifest  # resumable: same set
+    weights.write_bytes(b"another classifier")
+    with pytest.raises(GvaeError, match="another generated set"):
+        make(run, tmp_path / "checked", label_classifier=str(weights))
+
+
+def test_the_label_classifier_needs_a_conditional_model_and_its_classes(run, tmp_path, monkeypatch):
+    weights = tmp_path / "classifier.safetensors"
+    weights.write_bytes(b"a classifier")
+    unconditional = tmp_path / "phantom-run"
+    train(tiny_recipe(tmp_path, phantom_data(tmp_path / "phantoms")), unconditional, progress=False)
+    with pytest.raises(GvaeError, match="this model is unconditional"):
+        make(unconditional, tmp_path / "a", label_classifier=str(weights))
+    three = BrightAbove(0.5)
+    three.shape = ClassifierShape(1, 16, 3)
+    monkeypatch.setattr("gvae.generation.run.load_classifier", lambda path: three)
+    with pytest.raises(GvaeError, match="a classifier of 3 classes"):
+        make(run, tmp_path / "b", label_classifier=str(weights))
+
+
 def test_class_draws_follow_the_weights_and_are_pure_functions_of_seed_and_index():
     draw = ClassDraw((3.0, 1.0, 0.0), seed=5)
     labels = draw.labels(SAMPLES, list(range(4000)))
@@ -363,3 +417,26 @@ def test_the_report_shows_one_row_of_samples_per_class(run):
     from gvae.report import build_report
 
     assert "One row per class, top to bottom (0: bright, 1: dark)" in build_report(run)
+
+
+def test_class_coverage_of_a_labelled_set_reports_the_share_the_classifier_gives_its_own_label(
+        labelled_set, two_classes, run, tmp_path):
+    import sys
+
+    from gvae.metrics.features import save_classifier, train_classifier
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from class_coverage import class_coverage
+
+    images, labels = load_images(str(two_classes), "train")
+    classifier = train_classifier(images, labels, epochs=1, batch_size=16)
+    save_classifier(classifier, tmp_path / "c.safetensors")
+    result = class_coverage(str(run), str(two_classes), str(tmp_path / "c.safetensors"), num=0, seed=0,
+                            generated=str(labelled_set[0]))
+    written, cls = load_images(str(labelled_set[0]), "train")
+    with torch.no_grad():
+        predicted = gvae.metrics.features.load_classifier(tmp_path / "c.safetensors")(written).argmax(1)
+    hits = predicted == cls
+    assert result["num"] == 70 and result["agreement"] == pytest.approx(float(hits.double().mean()))
+    assert result["agreement_per_label"] == pytest.approx([float(hits[cls == k].double().mean()) for k in (0, 1)])
+    assert result["samples"] == pytest.approx([float((predicted == k).double().mean()) for k in (0, 1)])

@@ -41,6 +41,10 @@ from gvae.cli.types import FiniteFloatRange
                    "image is below D.")
 @click.option("--train-data", default=None, metavar="PATTERN",
               help="The training images for --max-memorization (a packed directory: its train split).")
+@click.option("--label-classifier", default=None, metavar="WEIGHTS",
+              help="Conditional models: redraw samples that this classifier of the data's classes (gvae eval "
+                   "train-features) does not assign to their own label, so that the set's labels agree with it. "
+                   "It keeps the samples it finds easy: judge the set with another classifier.")
 @click.option("--class", "classes", multiple=True, metavar="NAME_OR_INDEX",
               help="Conditional models: generate only this class (a name or an index; repeat for several).")
 @click.option("--class-balance", type=click.Choice(["data", "uniform"]), default=None,
@@ -50,7 +54,8 @@ from gvae.cli.types import FiniteFloatRange
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, batch_size: int, seed: int,
              temperature: float | None, from_data: str | None, variations: int, min_realism: float | None,
-             max_memorization: float | None, train_data: str | None, classes: tuple[str, ...],
+             max_memorization: float | None, train_data: str | None, label_classifier: str | None,
+             classes: tuple[str, ...],
              class_balance: str | None, no_ema: bool, no_progress: bool) -> None:
     """Mass-generate an augmentation set from a trained model (EMA weights by default).
 
@@ -73,6 +78,8 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
       gvae generate runs/fmnist --from-data data/fmnist --variations 4 --out aug/fmnist-x4
       gvae generate runs/fmnist-cond --num 1000 --class Sneaker --class 9 --class-balance uniform \\
           --format imagefolder --out aug/shoes
+      gvae generate runs/phantom-cond --num 1000 --label-classifier features/phantom.safetensors \\
+          --out aug/phantom-checked
       gvae generate runs/fmnist --num 50000 --min-realism 0.2 \\
           --max-memorization 0.05 --train-data data/fmnist --out aug/fmnist-filtered
       accelerate launch --config_file launch/ddp.yaml -m gvae generate runs/celebahq --num 1000000 --out aug/c
@@ -85,14 +92,15 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
         manifest = run_generation(GenerateConfig(
             source=source, out=out, num=num, fmt=fmt, shard_size=shard_size, batch_size=batch_size, seed=seed,
             temperature=temperature, from_data=from_data, variations=variations, min_realism=min_realism,
-            max_memorization=max_memorization, train_data=train_data, ema=not no_ema,
+            max_memorization=max_memorization, train_data=train_data, label_classifier=label_classifier,
+            ema=not no_ema,
             progress=not no_progress, classes=classes, class_balance=class_balance))
     from accelerate import PartialState
 
     if PartialState().is_main_process:
         rejected = manifest["filters"]["rejected"]
-        extra = f"; rejected {rejected['realism']} unrealistic, {rejected['memorization']} too close to " \
-                f"training images" if any(rejected.values()) else ""
+        extra = f"; rejected {rejected['realism']} unrealistic, {rejected['label']} off their label, " \
+                f"{rejected['memorization']} too close to training images" if any(rejected.values()) else ""
         chosen = f", chosen in {manifest['temperature_chosen_in']}" if manifest.get("temperature_chosen_in") else ""
         click.echo(f"{out}: {manifest['count']} images in {len(manifest['shards'])} shards at temperature "
                    f"{manifest['temperature']:g}{chosen}{extra}", err=True)

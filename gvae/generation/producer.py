@@ -16,6 +16,11 @@ pure function of (checkpoint, seed, i) and the set can be resumed or extended):
 * realism: the discriminator's logit must reach a threshold, the ``min_realism`` quantile of the logits of
   ``CALIBRATION_SIZE`` calibration candidates (drawn like the set's candidates, from their own stream). About
   a fraction ``min_realism`` of candidates is rejected.
+* label: a classifier of the data's classes (``gvae eval train-features``) must assign the candidate to the
+  label it was drawn with. A conditional model whose latent, more than its label, decides what it draws (the
+  demo's phantoms: a third of the samples show the lesion count asked for) then still makes a set whose
+  labels agree with that classifier, at the price of more candidates and of keeping the samples the
+  classifier finds easy.
 * memorisation: the RMS pixel distance (L2 over C*H*W values in [0, 1], divided by sqrt(C*H*W)) to the
   nearest training image must be at least ``max_memorization``.
 """
@@ -23,7 +28,7 @@ pure function of (checkpoint, seed, i) and the set can be resumed or extended):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,20 +40,34 @@ from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES, forward_padded
 from gvae.metrics import nearest_distances
 
 CALIBRATION_SIZE = REALISM_CALIBRATION  # candidates whose discriminator logits set the realism threshold
-MAX_ATTEMPTS = 64  # candidates per index before the filters are declared too strict
+MAX_ATTEMPTS = 256  # candidates per index before the filters are declared too strict
+FILTERS = ("realism", "label", "memorization")  # in the order they judge a candidate
 
 
 @dataclass
 class Sample:
-    """One generated image: ``pixels`` uint8 [H, W, C]; ``rejected`` counts the candidates of this index that
-    the realism and memorisation filters turned down before it."""
+    """One generated image: ``pixels`` uint8 [H, W, C]; ``rejected`` counts, per filter (:data:`FILTERS`), the
+    candidates of this index that it turned down before this one."""
 
     index: int
     pixels: np.ndarray
     label: int | None
     meta: dict[str, Any]
-    rejected_realism: int = 0
-    rejected_memorization: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FILTERS, 0))
+
+
+class LabelCheck:
+    """Rejects images that ``classifier`` (from ``gvae eval train-features``) does not assign to their label."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        self.classifier = classifier
+
+    @torch.no_grad()
+    def keep(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """images [B, C, H, W] in [0, 1], labels [B] -> bool [B] (a canonical batch, padded like the decoder's)."""
+        device = next(self.classifier.parameters()).device
+        logits = forward_padded(self.classifier, images.to(device))
+        return logits.argmax(1).cpu() == labels.cpu()
 
 
 class Memorization:
@@ -75,11 +94,12 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
 class Producer:
     """Makes the samples of any index range; ``latents`` is a PriorLatents or PosteriorLatents."""
 
-    def __init__(self, model, latents, min_realism: float | None = None, memorization: Memorization | None = None):
+    def __init__(self, model, latents, min_realism: float | None = None, memorization: Memorization | None = None,
+                 label_check: LabelCheck | None = None):
         if min_realism is not None and model.disc is None:
             raise GvaeError(f"--min-realism needs a discriminator, and a {model.kind} model has none; "
                             f"drop --min-realism or generate from a gvae/vaegan run")
-        self.model, self.latents, self.memorization = model, latents, memorization
+        self.model, self.latents, self.memorization, self.label_check = model, latents, memorization, label_check
         self.device = next(model.parameters()).device
         self.threshold = None if min_realism is None else self._calibrate(min_realism)
         self._group: tuple[int, list[Sample]] | None = None
@@ -111,34 +131,46 @@ class Producer:
     def _run_group(self, g: int) -> list[Sample]:
         """All BLOCK samples of group g, each the first of its candidates that passes the filters."""
         chosen: dict[int, torch.Tensor] = {}
-        rejected = {i: [0, 0] for i in range(g * BLOCK, (g + 1) * BLOCK)}  # index -> [realism, memorization]
+        rejected = {i: dict.fromkeys(FILTERS, 0) for i in range(g * BLOCK, (g + 1) * BLOCK)}
         pending = list(rejected)
         for attempt in range(MAX_ATTEMPTS):
             pixels = self._decode(SAMPLES, pending, attempt)
-            realistic = torch.ones(len(pending), dtype=torch.bool)
-            if self.threshold is not None:
-                realistic = self._realism(pixels, SAMPLES, pending) >= self.threshold
-            novel = torch.ones_like(realistic)
-            if self.memorization is not None and realistic.any():
-                novel[realistic] = self.memorization.keep(pixels[realistic].permute(0, 3, 1, 2).double() / 255)
+            verdicts = self._judge(pixels, pending)
             for position, index in enumerate(pending):
-                if not realistic[position]:
-                    rejected[index][0] += 1
-                elif not novel[position]:
-                    rejected[index][1] += 1
-                else:
+                failed = next((name for name in FILTERS if not verdicts[name][position]), None)
+                if failed is None:
                     chosen[index] = pixels[position]
+                else:
+                    rejected[index][failed] += 1
             pending = [i for i in pending if i not in chosen]
             if not pending:
                 break
         else:
             raise GvaeError(f"the filters rejected {MAX_ATTEMPTS} candidates in a row for sample {pending[0]}; "
-                            f"lower --min-realism or --max-memorization")
+                            f"lower --min-realism or --max-memorization, or drop --label-classifier")
         samples = []
         for index in sorted(chosen):
             label, meta = self.latents.describe(index)
-            samples.append(Sample(index, chosen[index].numpy(), label, meta, *rejected[index]))
+            samples.append(Sample(index, chosen[index].numpy(), label, meta, rejected[index]))
         return samples
+
+    def _judge(self, pixels: torch.Tensor, pending: list[int]) -> dict[str, torch.Tensor]:
+        """bool [n] per filter: whether each candidate of ``pending`` passes it. A filter judges only the
+        candidates every earlier one passed (the others count as passing it), so each rejection is counted
+        once, by the first filter that fails, and the costly memorisation search runs on the fewest."""
+        passed = torch.ones(len(pending), dtype=torch.bool)
+        verdicts = {name: torch.ones(len(pending), dtype=torch.bool) for name in FILTERS}
+        if self.threshold is not None:
+            verdicts["realism"] = self._realism(pixels, SAMPLES, pending) >= self.threshold
+            passed &= verdicts["realism"]
+        images = pixels.permute(0, 3, 1, 2).double() / 255
+        if self.label_check is not None and passed.any():
+            labels = self.latents.labels(SAMPLES, pending)
+            verdicts["label"][passed] = self.label_check.keep(images[passed].float(), labels[passed])
+            passed &= verdicts["label"]
+        if self.memorization is not None and passed.any():
+            verdicts["memorization"][passed] = self.memorization.keep(images[passed])
+        return verdicts
 
     def samples(self, start: int, stop: int) -> list[Sample]:
         """Samples [start, stop) in index order; the last group computed is kept for the next call."""

@@ -30,9 +30,10 @@ from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
 from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
-from gvae.generation.producer import CALIBRATION_SIZE, Memorization, Producer, Sample
+from gvae.generation.producer import CALIBRATION_SIZE, FILTERS, LabelCheck, Memorization, Producer, Sample
 from gvae.generation.store import FORMATS, MANIFEST, OutputDir
 from gvae.loading import LoadedModel, load_trained
+from gvae.metrics.features import load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class GenerateConfig:
     min_realism: float | None = None
     max_memorization: float | None = None
     train_data: str | None = None
+    label_classifier: str | None = None  # --label-classifier: keep samples this classifier gives their own label
     ema: bool = True
     progress: bool = True
     writer_threads: int = 2
@@ -103,14 +105,15 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     model = loaded.model
     latents, num, from_data, label_names, labels = _latent_source(config, model)
     memorization, train_id = _memorization_filter(config, model)
+    label_check, classifier_id = _label_filter(config, model, device)
     filters = {"min_realism": config.min_realism, "max_memorization": config.max_memorization,
-               "train_data_sha256": train_id}
+               "train_data_sha256": train_id, "label_classifier_sha256": classifier_id}
     identity = {"checkpoint_sha256": sha256_file(loaded.weights), "ema": loaded.ema, "seed": config.seed,
                 "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
                 "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels}
     out = OutputDir(config.out, identity)
     out.check()
-    producer = Producer(model, latents, config.min_realism, memorization)
+    producer = Producer(model, latents, config.min_realism, memorization, label_check)
     num_shards = math.ceil(num / config.shard_size)
     state.wait_for_everyone()
     if state.is_main_process:
@@ -178,6 +181,24 @@ def _memorization_filter(config: GenerateConfig, model) -> tuple[Memorization | 
     return Memorization(train_images, config.max_memorization), fingerprint
 
 
+def _label_filter(config: GenerateConfig, model, device) -> tuple[LabelCheck | None, str | None]:
+    """The --label-classifier filter and the classifier file's sha256; it needs a conditional model and a
+    classifier of the same classes."""
+    if config.label_classifier is None:
+        return None, None
+    if not model.num_classes:
+        raise GvaeError("--label-classifier checks the labels of a conditional model's samples; this model is "
+                        "unconditional: drop --label-classifier")
+    classifier = load_classifier(config.label_classifier)
+    shape = classifier.shape
+    if (shape.num_classes, shape.channels) != (model.num_classes, model.channels):
+        raise GvaeError(f"--label-classifier {config.label_classifier}: a classifier of {shape.num_classes} "
+                        f"classes on {shape.channels}-channel images, the model makes {model.channels}-channel "
+                        f"images of {model.num_classes} classes; train one on its data with gvae eval "
+                        "train-features")
+    return LabelCheck(classifier.to(device)), sha256_file(config.label_classifier)
+
+
 def _to_sample(sample: Sample, png: bytes) -> dict[str, Any]:
     record = {"__key__": f"{sample.index:08d}", "png": png, "json": sample.meta}
     if sample.label is not None:
@@ -195,7 +216,7 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
     """
     pixel_sum = np.zeros(producer.model.channels, np.int64)
     pixel_sq_sum = np.zeros_like(pixel_sum)
-    rejected = {"realism": 0, "memorization": 0}
+    rejected = dict.fromkeys(FILTERS, 0)
     labels: Counter[str] = Counter()
     written: deque[Future] = deque()  # one per sample, done once it is in the tar
     writer = out.open_shard(j)
@@ -211,8 +232,8 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
                 wide = sample.pixels.reshape(-1, sample.pixels.shape[-1]).astype(np.int64)
                 pixel_sum += wide.sum(0)
                 pixel_sq_sum += (wide * wide).sum(0)
-                rejected["realism"] += sample.rejected_realism
-                rejected["memorization"] += sample.rejected_memorization
+                for name in FILTERS:
+                    rejected[name] += sample.rejected[name]
                 if sample.label is not None:
                     labels[str(sample.label)] += 1
                 written.append(tar.submit(append, sample, pool.submit(encode_png, sample.pixels)))
@@ -243,11 +264,12 @@ def _manifest(config: GenerateConfig, loaded: LoadedModel, identity: dict[str, A
               shards: list[dict[str, Any]], producer: Producer, memorization: Memorization | None,
               label_names: list[str] | None) -> dict[str, Any]:
     """The manifest; ``class_counts`` maps each class name (else label) to its samples, {} when unlabelled."""
-    rejected = {key: sum(s["rejected"][key] for s in shards) for key in ("realism", "memorization")}
+    rejected = {key: sum(s["rejected"].get(key, 0) for s in shards) for key in FILTERS}  # "label": since 0.1
     filters = {**identity["filters"], "train_data": config.train_data,
                "realism_threshold": producer.threshold,
                "calibration_candidates": CALIBRATION_SIZE if producer.threshold is not None else 0,
                "train_images": 0 if memorization is None else len(memorization.reference),
+               "label_classifier": config.label_classifier,
                "rejected": rejected, "candidates": num + sum(rejected.values())}
     from_data = None if identity["from_data"] is None else {**identity["from_data"], "data": config.from_data}
     return {"checkpoint": str(loaded.checkpoint.resolve()), **identity, "recipe": loaded.recipe.to_dict(),

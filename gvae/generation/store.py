@@ -184,13 +184,13 @@ class OutputDir:
             manifest = read_json(self.out / MANIFEST, "manifest")
             listed = {entry["name"] for entry in manifest["shards"]}
             found = {k: manifest.get(k) for k in IDENTITY_KEYS}
-            for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections
-                if isinstance(mine, dict) and isinstance(found[key], dict):
-                    found[key] = {k: found[key].get(k) for k in mine}
         elif [p for p in self.out.iterdir() if p.name != STATE_DIR and not _matcher(self.fmt).match(p.name)]:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
         self._check_no_foreign_files(listed)
+        for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections, and
+            if found is not None and isinstance(mine, dict) and isinstance(found.get(key), dict):  # a setting
+                found[key] = {k: found[key].get(k) for k in mine}  # added since (absent there) is its default
         if found is not None and found != self.identity and not self._nothing_written():
             differ = ", ".join(f"{k} {found.get(k)!r} there, {self.identity[k]!r} here"
                                for k in IDENTITY_KEYS if found.get(k) != self.identity[k])
