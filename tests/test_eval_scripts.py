@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 from demo_prior_gap import fitted_gaussian  # noqa: E402
 from demo_temperature import table as temperature_table  # noqa: E402
 from demo_variants import EARLIER_STEPS, VARIANTS, table, variant_recipe  # noqa: E402
+from label_filter import table as filter_table  # noqa: E402
 from temperature_study import table as study_table  # noqa: E402
 
 
@@ -77,3 +78,15 @@ def test_the_study_table_has_a_column_per_metric_with_both_temperatures():
     assert lines[0] == "| run | chosen T | fid at 1 / at T | recall at 1 / at T |"
     assert lines[1] == "|---|---|---|---|"
     assert lines[2] == "| fmnist-32-gvae-s0 | 1.3 | 13.27 / 11.21 | 0.413 / 0.474 |"
+
+
+def test_the_label_filter_table_puts_each_set_beside_its_filtered_one():
+    def judged(agreement, per_label, tv, seconds, rejected=0):
+        return {"agreement": agreement, "agreement_per_label": per_label, "class_tv": tv, "seconds": seconds,
+                "rejected": rejected}
+
+    row = filter_table([{"run": "runs/demo-variants/demo-conditional-s0", "temperature": 1.3, "num": 1000,
+                         "plain": judged(0.337, [0.815, 0.46], 0.436, 8.7),
+                         "filtered": judged(0.517, [1.0, 0.577], 0.252, 27.3, rejected=3685)}]).splitlines()[2]
+    assert row == ("| demo-conditional-s0 | 1.3 | 0.337 / 0.517 | 1.00 (0.81), 0.58 (0.46) | 0.436 / 0.252 | 4.7 "
+                   "| 9 / 27 | [grid](grids/demo-conditional-s0.png) |")
