@@ -163,13 +163,13 @@ class Producer:
         if self.threshold is not None:
             verdicts["realism"] = self._realism(pixels, SAMPLES, pending) >= self.threshold
             passed &= verdicts["realism"]
-        images = pixels.permute(0, 3, 1, 2).double() / 255
         if self.label_check is not None and passed.any():
             labels = self.latents.labels(SAMPLES, pending)
-            verdicts["label"][passed] = self.label_check.keep(images[passed].float(), labels[passed])
+            images = pixels[passed].permute(0, 3, 1, 2).float() / 255
+            verdicts["label"][passed] = self.label_check.keep(images, labels[passed])
             passed &= verdicts["label"]
         if self.memorization is not None and passed.any():
-            verdicts["memorization"][passed] = self.memorization.keep(images[passed])
+            verdicts["memorization"][passed] = self.memorization.keep(pixels[passed].permute(0, 3, 1, 2).double() / 255)
         return verdicts
 
     def samples(self, start: int, stop: int) -> list[Sample]:
