@@ -292,7 +292,8 @@ def test_filters_reject_and_count_candidates(run, data, reference, tmp_path):
     assert filters["rejected"]["realism"] > 0 and filters["rejected"]["memorization"] > 0
     assert filters["candidates"] == 40 + sum(filters["rejected"].values())
     assert filters["rejected"] == {key: sum(s["rejected"][key] for s in manifest["shards"])
-                                   for key in ("realism", "memorization")}
+                                   for key in ("realism", "label", "memorization")}
+    assert filters["rejected"]["label"] == 0 and filters["label_classifier"] is None  # not asked for
     kept = torch.from_numpy(np.stack([s["image"] for s in iter_samples(str(tmp_path / "filtered"), "train")]))
     assert len(kept) == 40
     assert (nearest_distances(kept, train_images) / math.sqrt(kept[0].numel()) >= limit - 1e-9).all()
