@@ -10,6 +10,7 @@ with a warning rather than silently using a temperature fitted to other weights.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from gvae.export import run_directory_of
@@ -57,12 +58,13 @@ def chosen(loaded: LoadedModel) -> tuple[float, Path | None]:
     if path is None:
         return DEFAULT, None
     choice = read_json(path, "temperature choice (written by gvae eval temperature)")
-    if not isinstance(choice, dict) or "best" not in choice:
-        log.warning("%s holds no chosen temperature ('best'); sampling at T = %g", path, DEFAULT)
+    best = choice.get("best") if isinstance(choice, dict) else None
+    if isinstance(best, bool) or not isinstance(best, int | float) or not 0 <= best < math.inf:
+        log.warning("%s holds no chosen temperature ('best': a number >= 0); sampling at T = %g", path, DEFAULT)
         return DEFAULT, None
     if not matches(path, loaded.weights):
         log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
                     "temperature again, or give --temperature", path, choice.get("weights", "?"),
                     choice.get("checkpoint", "?"), loaded.weights.name, loaded.checkpoint, DEFAULT)
         return DEFAULT, None
-    return float(choice["best"]), path
+    return float(best), path

@@ -390,3 +390,9 @@ def test_without_temperature_prior_samples_take_the_one_chosen_for_these_weights
     choice.write_text(json.dumps({**json.loads(choice.read_text()), "weights_sha256": "0" * 64}))
     assert make(mine, tmp_path / "stale", num=20)["temperature"] == 1.0
     assert "was chosen for other weights" in caplog.text
+    choice.write_text(json.dumps({"best": "hot", "weights_sha256": "0" * 64}))
+    assert make(mine, tmp_path / "no-number", num=20)["temperature"] == 1.0
+    assert "holds no chosen temperature" in caplog.text
+    choice.write_text('{"best": 1.')  # cut short: one line that says which file, not a decoder traceback
+    with pytest.raises(GvaeError, match="unreadable temperature choice"):
+        make(mine, tmp_path / "damaged", num=20)
