@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
+from gvae.errors import GvaeError
 from gvae.export import run_directory_of
 from gvae.fileio import read_json, sha256_file, write_json_atomic
 from gvae.loading import LoadedModel
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 FILE = "temperature.json"
 DEFAULT = 1.0  # the prior the model was trained with
+CHOSEN = "chosen"  # what ``gvae eval --temperature`` and a suite's protocol take for "the run's choice"
 
 
 def run_dir(loaded: LoadedModel) -> Path | None:
@@ -54,7 +57,33 @@ def record(path: str | Path, loaded: LoadedModel, scan: dict, **context) -> None
 def chosen(loaded: LoadedModel) -> tuple[float, Path | None]:
     """The temperature chosen for ``loaded``'s weights and the file it came from, else (1, None): no choice
     recorded, or one made on other weights (a warning says which)."""
-    path = choice_file(loaded.checkpoint)
+    return chosen_for(loaded.checkpoint, loaded.weights)
+
+
+def resolve(temperature: float | str, loaded: LoadedModel) -> float:
+    """``temperature`` itself, or for :data:`CHOSEN` the one chosen for ``loaded``'s weights; GvaeError when
+    there is none."""
+    if temperature != CHOSEN:
+        return float(temperature)
+    value, path = chosen(loaded)
+    if path is None:
+        raise GvaeError(f"temperature {CHOSEN}: no temperature was chosen for the weights of {loaded.checkpoint}; "
+                        "run gvae eval temperature on it first, or give a number")
+    return value
+
+
+def check(temperature: Any, what: str) -> float | str:
+    """``temperature`` if it is a number >= 0 or :data:`CHOSEN`, else a GvaeError naming ``what``."""
+    if temperature == CHOSEN or (isinstance(temperature, int | float) and not isinstance(temperature, bool)
+                                 and 0 <= temperature < math.inf):
+        return temperature
+    raise GvaeError(f"{what}: got {temperature!r}; give a number >= 0 or {CHOSEN!r} (the run's choice, see gvae "
+                    "eval temperature)")
+
+
+def chosen_for(checkpoint: Path, weights: Path) -> tuple[float, Path | None]:
+    """:func:`chosen` for the weights file ``weights`` of ``checkpoint``, without loading them."""
+    path = choice_file(checkpoint)
     if path is None:
         return DEFAULT, None
     choice = read_json(path, "temperature choice (written by gvae eval temperature)")
@@ -62,9 +91,9 @@ def chosen(loaded: LoadedModel) -> tuple[float, Path | None]:
     if isinstance(best, bool) or not isinstance(best, int | float) or not 0 <= best < math.inf:
         log.warning("%s holds no chosen temperature ('best': a number >= 0); sampling at T = %g", path, DEFAULT)
         return DEFAULT, None
-    if not matches(path, loaded.weights):
+    if not matches(path, weights):
         log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
                     "temperature again, or give --temperature", path, choice.get("weights", "?"),
-                    choice.get("checkpoint", "?"), loaded.weights.name, loaded.checkpoint, DEFAULT)
+                    choice.get("checkpoint", "?"), weights.name, checkpoint, DEFAULT)
         return DEFAULT, None
     return float(best), path

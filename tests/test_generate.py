@@ -396,3 +396,23 @@ def test_without_temperature_prior_samples_take_the_one_chosen_for_these_weights
     choice.write_text('{"best": 1.')  # cut short: one line that says which file, not a decoder traceback
     with pytest.raises(GvaeError, match="unreadable temperature choice"):
         make(mine, tmp_path / "damaged", num=20)
+
+
+def test_an_evaluation_at_the_chosen_temperature_samples_at_it_and_records_it(tmp_path, run, data):
+    from gvae import temperature_choice
+    from gvae.evaluation.protocol import Protocol
+    from gvae.evaluation.runner import run_evaluation
+    from gvae.loading import load_trained
+
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    protocol = Protocol(data=str(data), metrics="mmd", num_samples=40, temperature="chosen")
+    with pytest.raises(GvaeError, match="no temperature was chosen for the weights"):
+        run_evaluation(str(mine), protocol)
+    temperature_choice.record(mine / temperature_choice.FILE, load_trained(mine), {"best": 1.3})
+    chosen = run_evaluation(str(mine), protocol)
+    explicit = run_evaluation(str(mine), Protocol(data=str(data), metrics="mmd", num_samples=40, temperature=1.3))
+    assert chosen["protocol"]["temperature"] == "chosen" and chosen["protocol"]["temperature_used"] == 1.3
+    assert chosen["metrics"]["mmd2"]["value"] == explicit["metrics"]["mmd2"]["value"]
+    result = CliRunner().invoke(cli, ["eval", "run", str(mine), "--data", str(data), "--temperature", "warm"])
+    assert result.exit_code == 2 and "'warm': give a finite number >= 0, or 'chosen'" in result.output

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -127,3 +128,50 @@ def test_cli_builds_the_board_from_the_cache(suite_file, tmp_path):
     result = CliRunner().invoke(cli, ["leaderboard", str(suite_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "cached runs/vae-s0 (seed 1)" in result.output and (out / "LEADERBOARD.md").is_file()
+
+
+def test_a_suite_at_each_runs_chosen_temperature_shows_them_and_re_evaluates_when_one_is_chosen_again(tmp_path):
+    from dataclasses import asdict
+
+    from gvae import temperature_choice
+    from gvae.loading import LoadedModel
+
+    runs = {}
+    for name, best in (("a", 1.3), ("b", 1.1)):
+        checkpoint = tmp_path / "runs" / name / "checkpoints" / "step-00000100"
+        checkpoint.mkdir(parents=True)
+        for file in ("config.yaml", "model.safetensors", "ema.safetensors"):
+            (checkpoint / file).write_text(f"{name} {file}")
+        temperature_choice.record(checkpoint.parents[1] / "temperature.json",
+                                  LoadedModel(None, None, checkpoint, checkpoint / "ema.safetensors"), {"best": best})
+        runs[str(checkpoint.parents[1])] = (checkpoint, best)
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"protocol": {"data": "data/toy", "temperature": "chosen"},
+                                    "entries": [{"name": n, "runs": [r]} for n, r in zip("AB", runs, strict=True)]}))
+    suite, out = load_suite(path), tmp_path / "board"
+    for run, (checkpoint, best) in runs.items():
+        protocol = suite.protocol_for(0)
+        write_results({**fake_results(run, protocol, 10.0, -80.0), "checkpoint": str(checkpoint),
+                       "protocol": {**asdict(protocol), "temperature_used": best}}, cache_path(out, run, 0))
+    board = build_leaderboard(suite, out, evaluate_run=never_evaluate).read_text()
+    assert "temperature=chosen" in board and "| sampling temperature | 1.3 | 1.1 |" in board
+    first = next(iter(runs))
+    temperature_choice.record(Path(first) / "temperature.json", LoadedModel(
+        None, None, runs[first][0], runs[first][0] / "ema.safetensors"), {"best": 1.2})
+    evaluated = []
+
+    def evaluate(run, protocol):
+        evaluated.append(run)
+        return {**fake_results(run, protocol, 9.0, -80.0), "protocol": {**asdict(protocol), "temperature_used": 1.2}}
+
+    assert "| sampling temperature | 1.2 | 1.1 |" in build_leaderboard(suite, out, evaluate_run=evaluate).read_text()
+    assert evaluated == [first]
+
+
+@pytest.mark.parametrize("temperature", ["hot", -1, True])
+def test_a_suite_temperature_is_a_number_or_chosen(tmp_path, temperature):
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"protocol": {"data": "d", "temperature": temperature},
+                                    "entries": [{"name": "A", "runs": ["runs/a"]}]}))
+    with pytest.raises(GvaeError, match="protocol.temperature: got"):
+        load_suite(path)

@@ -11,7 +11,7 @@ import textwrap
 import click
 
 from gvae import defaults
-from gvae.cli.types import FiniteFloatRange
+from gvae.cli.types import FiniteFloatRange, TemperatureOrChosen
 from gvae.evaluation.registry import METRICS
 
 METRIC_NAMES = ", ".join(METRICS)
@@ -116,8 +116,9 @@ Distributed (each process a share of the work, identical results; utility runs o
 @click.option("--iwae-k", type=click.IntRange(1), default=defaults.EVAL_IWAE_K, show_default=True,
               help="Importance samples per held-out image for the IWAE bound.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--temperature", type=FiniteFloatRange(0), default=1.0, show_default=True,
-              help="Prior samples are z ~ N(0, T^2 I) (see `gvae eval temperature`); as gvae generate's.")
+@click.option("--temperature", type=TemperatureOrChosen(), default=1.0, show_default=True,
+              help="Prior samples are z ~ N(0, T^2 I); 'chosen': the T that gvae eval temperature chose for the "
+                   "run's weights (an error if there is none), recorded in results.json as temperature_used.")
 @click.option("--feature-weights", type=click.Path(dir_okay=False), default=None,
               help="Feature network for fid/kid/isc/prc: a .safetensors file from `gvae eval train-features`, "
                    "or torch-fidelity's Inception-v3 .pth file. Without it (and with --metrics all) those are skipped.")
@@ -138,7 +139,7 @@ Distributed (each process a share of the work, identical results; utility runs o
                                   "float32, held at once by the first process) would need more GiB than this.")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
-def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, temperature: float,
+def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, temperature: float | str,
         feature_weights: str | None, train_data: str | None, num_real: int, num_train: int, batch_size: int, msssim_pairs: int,
         utility_k: list[int], utility_seeds: int, utility_mix_ratio: float, utility_steps: int, max_memory: float,
         out: str) -> None:

@@ -13,6 +13,7 @@ A suite is a YAML file::
       utility_k: [10, 100]    # utility: real images per class, classifier seeds, synthetic per real image
       utility_seeds: 3
       utility_mix_ratio: 1.0
+      temperature: chosen     # each run's prior samples at the temperature gvae eval temperature chose for it
     entries:                  # one row of the leaderboard each; its runs are averaged
       - name: GVAE
         runs: [runs/fmnist-32-gvae-s0, runs/fmnist-32-gvae-s1]
@@ -20,7 +21,9 @@ A suite is a YAML file::
 Paths are relative to the working directory. Each (run, seed) is evaluated once and cached as a plain
 results.json under ``OUT/results/``; a cached file is reused while its protocol matches the suite's (a key
 it does not record, being older than the key, matches the key's default) and the run's newest checkpoint is
-the one it measured. Every metric of the results is a row, utility's included (``utility_cas``,
+the one it measured (with ``temperature: chosen``, also while the run's choice is the one it used; the
+table then has a "sampling temperature" row, each entry's mean of its runs' temperatures). Every metric of the
+results is a row, utility's included (``utility_cas``,
 ``utility_gain_k10``, ...: accuracies, higher is better). The outputs are ``OUT/LEADERBOARD.md`` (metrics as rows,
 entries as columns, mean +- std over runs x seeds, best in bold), ``OUT/leaderboard.csv`` (one row per entry
 and metric) and ``OUT/plots/<metric>.png`` (a bar chart with error bars per metric, drawn on a matplotlib
@@ -37,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from gvae import temperature_choice
 from gvae.config import read_yaml_mapping
 from gvae.errors import GvaeError
 from gvae.evaluation.protocol import Protocol, protocol_defaults
@@ -78,6 +82,8 @@ def load_suite(path: str | Path) -> Suite:
                         f"{', '.join(sorted(allowed))}")
     if "data" not in protocol:
         raise GvaeError(f"suite {path}: protocol.data is required (the held-out images)")
+    if "temperature" in protocol:
+        temperature_choice.check(protocol["temperature"], f"suite {path}: protocol.temperature")
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise GvaeError(f"suite {path}: protocol.seeds must be a non-empty list of integers, got {seeds!r}")
     entries = []
@@ -89,6 +95,9 @@ def load_suite(path: str | Path) -> Suite:
     if not entries:
         raise GvaeError(f"suite {path}: no entries; list the runs to compare under `entries:`")
     return Suite(str(raw.get("name") or path.stem), protocol, seeds, entries)
+
+
+TEMPERATURE_ROW = "sampling temperature"  # a row of the table where runs sampled at their chosen temperatures
 
 
 def cache_path(out: Path, run: str, seed: int) -> Path:
@@ -110,10 +119,14 @@ def _cached(path: Path, run: str, protocol: Protocol) -> dict | None:
     if any(recorded.get(k, defaults[k]) != v for k, v in asdict(protocol).items()):
         return None
     if Path(run).exists():
-        from gvae.loading import resolve_checkpoint
+        from gvae.loading import resolve_checkpoint, weights_file
 
-        if str(resolve_checkpoint(run)) != results.get("checkpoint"):
+        checkpoint = resolve_checkpoint(run)
+        if str(checkpoint) != results.get("checkpoint"):
             return None
+        if protocol.temperature == temperature_choice.CHOSEN and recorded.get("temperature_used") != \
+                temperature_choice.chosen_for(checkpoint, weights_file(checkpoint, ema=True))[0]:
+            return None  # chosen again since
     return results
 
 
@@ -160,6 +173,10 @@ def aggregate(found: dict[str, list[dict]]) -> tuple[dict[str, dict[str, Cell]],
             for name, value in results["metrics"].items():
                 per_metric.setdefault(name, []).append(value)
                 meta.setdefault(name, {"unit": value.get("unit", ""), "better": value.get("better", "")})
+        used = [r["protocol"]["temperature_used"] for r in results_list if "temperature_used" in r.get("protocol", {})]
+        if len(set(used)) > 1 or used and used[0] != 1:  # each run at its own (chosen) temperature: say which
+            per_metric[TEMPERATURE_ROW] = [{"value": t} for t in used]
+            meta.setdefault(TEMPERATURE_ROW, {"unit": "", "better": ""})
         for name, values in per_metric.items():
             xs = [v["value"] for v in values]
             std = statistics.stdev(xs) if len(xs) > 1 else values[0].get("std")

@@ -35,7 +35,7 @@ class Protocol:
     train_data: str | None = None  # default: the train split of a packed --data dir, else the run's data.train
     num_real: int = EVAL_NUM_REAL  # held-out images read (at most)
     num_train: int = EVAL_NUM_TRAIN  # training images read for memorisation and utility (at most)
-    temperature: float = 1.0
+    temperature: float | str = 1.0  # or "chosen": each run's own (gvae.temperature_choice), recorded as used
     batch_size: int = EVAL_BATCH_SIZE
     msssim_pairs: int = MSSSIM_PAIRS
     utility_k: list[int] = field(default_factory=lambda: list(UTILITY_KS))  # real images per class

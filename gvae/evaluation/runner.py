@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -265,11 +265,19 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     images, held-out images or samples below its minimum) is left out and listed under "skipped" with the
     reason; otherwise it is an error.
     """
+    from gvae import temperature_choice
+
     names = parse_metrics(protocol.metrics)
     explicit = "all" not in {name.strip() for name in protocol.metrics.split(",")}
-    utility = protocol.utility_settings() if "utility" in names else None  # bad settings fail before loading
+    temperature_choice.check(protocol.temperature, "temperature")
+    sampling = replace(protocol, temperature=temperature_choice.DEFAULT) if protocol.temperature == \
+        temperature_choice.CHOSEN else protocol
+    if "utility" in names:
+        sampling.utility_settings()  # bad settings fail before loading
     skipped: dict[str, str] = {}
     loaded = load_trained(source, ema=True, device=device)
+    sampling = replace(protocol, temperature=temperature_choice.resolve(protocol.temperature, loaded))
+    utility = sampling.utility_settings() if "utility" in names else None
     model = loaded.model
     check_memory(protocol, model, max_memory_gib)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
@@ -297,13 +305,14 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
         _train_spec(protocol, loaded.recipe), split="train", limit=protocol.num_train)) or (None, None)
     names = [n for n in names if n not in skipped]
     results = evaluate(model, real, train, names, protocol.num_samples, protocol.iwae_k, protocol.seed,
-                       features=features, batch_size=protocol.batch_size, temperature=protocol.temperature,
+                       features=features, batch_size=protocol.batch_size, temperature=sampling.temperature,
                        msssim_pairs=protocol.msssim_pairs, device=device, real_labels=real_labels,
                        train_labels=train_labels, class_names=class_names_of(protocol.data), utility=utility)
     model_info = {k: getattr(model, k, None) for k in ("kind", "latent_dim", "resolution", "channels",
                                                         "class_names")}
     return {"checkpoint": str(loaded.checkpoint), "data": protocol.data,
-            "protocol": {**asdict(protocol), "evaluated": names, "world_size": _rank_world()[1], "model": model_info},
+            "protocol": {**asdict(protocol), "temperature_used": sampling.temperature, "evaluated": names,
+                         "world_size": _rank_world()[1], "model": model_info},
             "metrics": results, "skipped": skipped}
 
 

@@ -117,7 +117,8 @@ def _results_section(path: Path | None) -> Section:
     rows = [[name, entry.get("value"), entry.get("std"), entry.get("n"), entry.get("unit", ""),
              entry.get("better", "")] for name, entry in results.get("metrics", {}).items()]
     protocol = results.get("protocol")
-    temperature = (protocol or {}).get("temperature", 1.0)  # a results.json older than the key used 1
+    protocol = protocol or {}  # a results.json older than the keys used T = 1; "chosen" records the T it used
+    temperature = protocol.get("temperature_used", protocol.get("temperature", 1.0))
     body = note(f"{path}: checkpoint {results.get('checkpoint')}, held-out data {results.get('data')}, prior "
                 f"samples at temperature {temperature:g}")
     body += table(["metric", "value", "± std", "n", "unit", "better"], rows)
