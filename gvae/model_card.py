@@ -17,7 +17,11 @@ def _front_matter(recipe) -> str:
     return "\n".join(lines)
 
 
-def _usage(repo_id: str) -> str:
+def _usage(repo_id: str, temperature: float | None) -> str:
+    chosen = "" if temperature is None else (
+        f"\n\n`gvae generate` samples the prior at temperature {temperature:g}, chosen after training by `gvae eval "
+        "temperature` (`temperature.json`); `--temperature 1` gives the prior the model was trained with, "
+        "`model.sample(..., temperature=T)` any other.")
     return f"""## Use
 
 With gvae installed:
@@ -31,7 +35,7 @@ gvae eval hf://{repo_id} --data YOUR_HELD_OUT_DATA --out results.json
 import torch, gvae
 model = gvae.load("hf://{repo_id}")                # EMA weights, eval mode; safetensors only, nothing unpickled
 images = model.sample(16, torch.Generator().manual_seed(0))   # [16, C, H, W] in [0, 1]
-```"""
+```{chosen}"""
 
 
 def _data(recipe, class_names: list[str] | None) -> str:
@@ -104,8 +108,9 @@ LIMITS = """## Limits
 
 
 def model_card(model, metadata: dict[str, Any], results: dict[str, Any] | None, repo_id: str,
-               has_samples: bool) -> str:
-    """The README.md of an exported model (Hugging Face model card: YAML front matter, then Markdown)."""
+               has_samples: bool, temperature: float | None = None) -> str:
+    """The README.md of an exported model (Hugging Face model card: YAML front matter, then Markdown);
+    ``temperature``: the sampling temperature chosen for its weights, if any."""
     r = model.recipe
     opponent = " trained against a discriminator" if model.has_discriminator else ""
     intro = (f"# {r.name}\n\nA `{r.model.kind}` model of {r.data.resolution} px images trained with gvae: "
@@ -114,6 +119,6 @@ def model_card(model, metadata: dict[str, Any], results: dict[str, Any] | None, 
     if has_samples:
         parts.append("![Samples](samples.png)\n\n*Prior samples, then held-out images over their reconstructions "
                      "(EMA weights), from the last sample grid of training.*")
-    parts += [_usage(repo_id), _data(r, metadata.get("class_names")), _recipe(model, metadata),
+    parts += [_usage(repo_id, temperature), _data(r, metadata.get("class_names")), _recipe(model, metadata),
               _metrics(results), _memorization(results), INTENDED_USE, LIMITS]
     return "\n\n".join(parts) + "\n"

@@ -206,8 +206,10 @@ def test_the_chosen_temperature_travels_with_the_weights_to_the_hub_and_a_stale_
     temperature_choice.record(choice, load_trained(mine), {"best": 1.3})
     assert _cli("push", mine, "alice/warm").exit_code == 0
     assert json.loads((hub.repo("alice/warm") / "temperature.json").read_text())["best"] == 1.3
+    assert "samples the prior at temperature 1.3" in (hub.repo("alice/warm") / "README.md").read_text()
     result = _cli("generate", "hf://alice/warm", "--num", 4, "--out", tmp_path / "warm", "--no-progress")
     assert result.exit_code == 0 and "at temperature 1.3, chosen in" in result.output, result.output
     choice.write_text(json.dumps({**json.loads(choice.read_text()), "weights_sha256": "0" * 64}))
     assert _cli("export", mine, tmp_path / "stale").exit_code == 0
     assert not (tmp_path / "stale" / "temperature.json").exists()
+    assert "samples the prior at temperature" not in (tmp_path / "stale" / "README.md").read_text()
