@@ -26,10 +26,12 @@ DEFAULT = 1.0  # the prior the model was trained with
 CHOSEN = "chosen"  # what ``gvae eval --temperature`` and a suite's protocol take for "the run's choice"
 
 
-def run_dir(loaded: LoadedModel) -> Path | None:
-    """The run directory that holds ``loaded``'s checkpoint (RUN/checkpoints/step-N), or None (an exported or
-    downloaded model)."""
-    return run_directory_of(loaded.checkpoint)
+def home(source: str | Path, loaded: LoadedModel) -> Path | None:
+    """Where a choice for ``loaded`` (read from ``source``) is written by default: its run directory, else the
+    folder of an exported model given by path; None for a model on the Hub (its download is a cache)."""
+    from gvae.hub import is_hub_address
+
+    return run_directory_of(loaded.checkpoint) or (None if is_hub_address(source) else loaded.checkpoint)
 
 
 def choice_file(checkpoint: Path) -> Path | None:

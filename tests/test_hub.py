@@ -213,3 +213,19 @@ def test_the_chosen_temperature_travels_with_the_weights_to_the_hub_and_a_stale_
     assert _cli("export", mine, tmp_path / "stale").exit_code == 0
     assert not (tmp_path / "stale" / "temperature.json").exists()
     assert "samples the prior at temperature" not in (tmp_path / "stale" / "README.md").read_text()
+
+
+def test_a_temperature_chosen_on_an_exported_folder_is_written_into_it_and_used(run, tmp_path, monkeypatch):
+    import gvae.evaluation.temperature
+
+    assert _cli("export", run, tmp_path / "model").exit_code == 0
+    with torch.no_grad():
+        images = gvae.load(run).sample(40, torch.Generator().manual_seed(0)).clamp(0, 1)  # "training images"
+    monkeypatch.setattr(gvae.evaluation.temperature, "load_images", lambda spec, split, limit=None: (
+        images[:limit], torch.full((min(limit, len(images)),), -1)))
+    result = _cli("eval", "temperature", tmp_path / "model", "--data", "x", "--temperatures", "0.5,1.5",
+                  "--num-samples", 20, "--num-images", 40)
+    assert result.exit_code == 0, result.output
+    best = json.loads((tmp_path / "model" / "temperature.json").read_text())["best"]
+    generated = _cli("generate", tmp_path / "model", "--num", 4, "--out", tmp_path / "set", "--no-progress")
+    assert f"at temperature {best:g}, chosen in {tmp_path / 'model' / 'temperature.json'}" in generated.output

@@ -191,8 +191,8 @@ def _temperatures(ctx: click.Context, param: click.Parameter, value: str) -> tup
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-ema", is_flag=True, help="Use the live weights instead of their moving average.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write the scan as JSON here. [default: RUN/temperature.json, where gvae generate finds it, "
-                   "when RUN_OR_CHECKPOINT is in a run directory; else nowhere]")
+              help="Write the scan as JSON here. [default: temperature.json where gvae generate finds it: in the "
+                   "run directory, or in an exported model's folder; nowhere for a model on the Hub]")
 def temperature(source: str, data: str, split: str, temperatures: tuple[float, ...], num_samples: int,
                 num_images: int, seed: int, no_ema: bool, out: str | None) -> None:
     """The sampling temperature whose prior samples, encoded again, are closest to real images' codes, to pass
@@ -219,7 +219,7 @@ def temperature(source: str, data: str, split: str, temperatures: tuple[float, .
     from gvae.loading import load_trained
 
     loaded = load_trained(source, ema=not no_ema)
-    folder = temperature_choice.run_dir(loaded)
+    folder = temperature_choice.home(source, loaded)
     out = out or (str(folder / temperature_choice.FILE) if folder else None)
     if out:
         check_writable_target(out)
