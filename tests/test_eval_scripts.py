@@ -88,5 +88,12 @@ def test_the_label_filter_table_puts_each_set_beside_its_filtered_one():
     row = filter_table([{"run": "runs/demo-variants/demo-conditional-s0", "temperature": 1.3, "num": 1000,
                          "plain": judged(0.337, [0.815, 0.46], 0.436, 8.7),
                          "filtered": judged(0.517, [1.0, 0.577], 0.252, 27.3, rejected=3685)}]).splitlines()[2]
-    assert row == ("| demo-conditional-s0 | 1.3 | 0.337 / 0.517 | 1.00 (0.81), 0.58 (0.46) | 0.436 / 0.252 | 4.7 "
-                   "| 9 / 27 | [grid](grids/demo-conditional-s0.png) |")
+    assert row == ("| demo-conditional-s0 | 1.3 | 0.337 / 0.517 | 1.00 (0.81), 0.58 (0.46) | 0.436 / 0.252 | - | - "
+                   "| 4.7 | 9 / 27 | [grid](grids/demo-conditional-s0.png) |")
+    useful = {"cas": {"value": 0.6017, "std": 0.0144}, "real_k25": {"value": 0.6283, "std": 0.025},
+              "classic_k25": {"value": 0.75, "std": 0.04}, "gain_k25": {"value": 0.0033, "std": 0.0268}}
+    better = {**useful, "cas": {"value": 0.65, "std": 0.01}, "gain_k25": {"value": 0.02, "std": 0.01}}
+    row = filter_table([{"run": "r/x-s1", "temperature": 1.2, "num": 100,
+                         "plain": {**judged(0.3, [0.5], 0.4, 1.0), "utility": useful},
+                         "filtered": {**judged(0.5, [0.6], 0.2, 3.0, rejected=100), "utility": better}}]).splitlines()[2]
+    assert "| 0.602 ± 0.014 / 0.650 ± 0.010 (0.628) | 0.003 ± 0.027 / 0.020 ± 0.010 | 2.0 |" in row
