@@ -93,6 +93,10 @@ def chosen_for(checkpoint: Path, weights: Path) -> tuple[float, Path | None]:
     if isinstance(best, bool) or not isinstance(best, int | float) or not 0 <= best < math.inf:
         log.warning("%s holds no chosen temperature ('best': a number >= 0); sampling at T = %g", path, DEFAULT)
         return DEFAULT, None
+    if "weights_sha256" not in choice:
+        log.warning("%s does not say which weights it was chosen for (an older gvae wrote it); sampling at T = %g: "
+                    "run gvae eval temperature again, or give --temperature", path, DEFAULT)
+        return DEFAULT, None
     if not matches(path, weights):
         log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
                     "temperature again, or give --temperature", path, choice.get("weights", "?"),

@@ -390,6 +390,9 @@ def test_without_temperature_prior_samples_take_the_one_chosen_for_these_weights
     choice.write_text(json.dumps({**json.loads(choice.read_text()), "weights_sha256": "0" * 64}))
     assert make(mine, tmp_path / "stale", num=20)["temperature"] == 1.0
     assert "was chosen for other weights" in caplog.text
+    choice.write_text(json.dumps({"best": 1.2, "temperatures": [1.0, 1.2]}))  # as gvae demo wrote it before
+    assert make(mine, tmp_path / "older", num=20)["temperature"] == 1.0
+    assert "does not say which weights it was chosen for" in caplog.text
     choice.write_text(json.dumps({"best": "hot", "weights_sha256": "0" * 64}))
     assert make(mine, tmp_path / "no-number", num=20)["temperature"] == 1.0
     assert "holds no chosen temperature" in caplog.text
