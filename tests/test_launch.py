@@ -184,3 +184,31 @@ def test_a_finished_command_closes_the_process_group_and_a_failed_one_does_not_w
     done = CliRunner().invoke(cli, ["recipe", "show", str(REPO / "recipes/fmnist-32-gvae.yaml")])
     assert done.exit_code == 0, done.output
     assert not process_group.is_initialized()
+
+
+ENDS_AFTER_LEAVING = """
+import atexit, os, sys
+import torch.distributed as dist
+from gvae.process_group import end_launched_process, leave_process_group
+
+end_launched_process(3)  # no group left yet: nothing happens
+dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:" + sys.argv[1])
+atexit.register(lambda: print("teardown ran", flush=True))
+leave_process_group()
+print("work done")  # still in the buffer: ending must flush it
+end_launched_process(0)
+print("after the end")
+"""
+
+
+def test_a_process_that_left_its_group_ends_at_once_with_its_output_and_without_teardown():
+    """The end the CLI gives a launched process: exit code as asked, output flushed, no atexit teardown."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = subprocess.run([sys.executable, "-c", ENDS_AFTER_LEAVING, str(port)], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "work done\n"

@@ -11,7 +11,7 @@ import click
 from gvae import __version__
 from gvae.errors import GvaeError
 from gvae.logs import configure_logging
-from gvae.process_group import leave_process_group
+from gvae.process_group import end_launched_process, leave_process_group
 
 
 class _Group(click.Group):
@@ -77,4 +77,11 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="gvae")
+    """The ``gvae`` console script and ``python -m gvae``: a launched process that finished its command ends
+    without the interpreter's teardown (:func:`gvae.process_group.end_launched_process`)."""
+    try:
+        cli(prog_name="gvae")
+    except SystemExit as done:
+        if done.code in (0, None):
+            end_launched_process(0)
+        raise
