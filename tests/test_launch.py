@@ -15,7 +15,7 @@ import pytest
 from gvae.config import recipe_from_dict
 from gvae.errors import GvaeError
 from gvae.train.distributed import _zero_optimization, build_accelerators
-from tests.launching import accelerate_launch
+from tests.launching import accelerate_launch, run_launched
 from tests.train_helpers import phantom_data, tiny_recipe_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,9 +76,9 @@ def test_zero3_with_parameter_offload_trains_on_two_processes_and_records_it(tmp
     config.write_text((REPO / "launch/cpu-zero3.yaml").read_text().replace("offload_param_device: none",
                                                                          "offload_param_device: cpu"))
     recipe = tiny_recipe_file(tmp_path, phantom_data(tmp_path / "data"))
-    result = subprocess.run([*accelerate_launch(config), "-m", "gvae", "train", str(recipe), "train.max_steps=2",
-                             "--out", str(tmp_path / "run"), "--no-progress"],
-                            env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    result = run_launched([*accelerate_launch(config), "-m", "gvae", "train", str(recipe), "train.max_steps=2",
+                           "--out", str(tmp_path / "run"), "--no-progress"], [tmp_path / "run"],
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["world_size"] == 2 and info["deepspeed_zero_stage"] == 3
@@ -212,3 +212,24 @@ def test_a_process_that_left_its_group_ends_at_once_with_its_output_and_without_
                             timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "work done\n"
+
+
+FAILS_ONCE = """
+import pathlib, sys
+marker, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+if out.exists():
+    sys.exit("the output of the first try was not cleared")
+out.mkdir()
+if not marker.exists():
+    marker.touch()
+    sys.exit(sys.argv[3])
+"""
+
+
+@pytest.mark.parametrize(("message", "tries_ok"), [("terminate called without an active exception", True),
+                                                   ("some other failure", False)])
+def test_a_launch_is_retried_once_after_a_teardown_abort_only(tmp_path, message, tries_ok):
+    from tests.launching import run_launched
+
+    cmd = [sys.executable, "-c", FAILS_ONCE, str(tmp_path / "marker"), str(tmp_path / "out"), message]
+    assert (run_launched(cmd, [tmp_path / "out"], timeout=60).returncode == 0) == tries_ok

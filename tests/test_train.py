@@ -21,7 +21,7 @@ from gvae.cli import cli
 from gvae.config import DataConfig
 from gvae.errors import GvaeError
 from gvae.train.loop import Trainer, train
-from tests.launching import accelerate_launch
+from tests.launching import accelerate_launch, run_launched
 from tests.train_helpers import phantom_data, tiny_recipe, tiny_recipe_file
 
 
@@ -198,7 +198,7 @@ def launch(config: str, tmp_path, data, steps=3, run="run", overrides=(), env=()
     prefix = tmp_path / f"{run}-{steps}"
     cmd = [*accelerate_launch(f"launch/{config}.yaml"), "tests/dist_worker.py", str(recipe), str(tmp_path / run),
            str(prefix), f"train.max_steps={steps}", *overrides]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = run_launched(cmd, [tmp_path / run], env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return [[load_file(f"{prefix}-{when}-{rank}.safetensors") for rank in (0, 1)] for when in ("initial", "final")]
 
