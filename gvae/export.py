@@ -122,14 +122,13 @@ def _fill(folder: Path, loaded: LoadedModel, run_dir: Path | None, results: dict
         shutil.copyfile(grid, folder / SAMPLES)
     if results is not None:
         write_json_atomic(folder / RESULTS, results)
-    choice, temperature = temperature_choice.choice_file(checkpoint), None
-    if choice is not None and temperature_choice.matches(choice, loaded.weights):  # a stale one stays behind
+    temperature, choice, why_not = temperature_choice.lookup(checkpoint, loaded.weights)
+    carried = choice is not None and why_not is None  # an unusable or stale choice stays behind
+    if carried:
         shutil.copyfile(choice, folder / temperature_choice.FILE)
-        value, found = temperature_choice.chosen(loaded)
-        temperature = value if found else None
     metadata = {"gvae_version": __version__, "step": _step(checkpoint), "class_names": _class_names(loaded.recipe),
                 "sha256": {name: sha256_file(folder / name) for name in weights}}
     write_json_atomic(folder / METADATA, metadata, sort_keys=True)
     write_text_atomic(folder / "README.md", model_card(loaded.model, metadata, results, repo_id,
                                                              has_samples=grid is not None,
-                                                             temperature=temperature))
+                                                             temperature=temperature if carried else None))

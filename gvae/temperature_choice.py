@@ -43,12 +43,6 @@ def choice_file(checkpoint: Path) -> Path | None:
     return None
 
 
-def matches(path: Path, weights: Path) -> bool:
-    """Whether the choice in ``path`` was made on the weights file ``weights``."""
-    choice = read_json(path, "temperature choice (written by gvae eval temperature)")
-    return isinstance(choice, dict) and choice.get("weights_sha256") == sha256_file(weights)
-
-
 def record(path: str | Path, loaded: LoadedModel, scan: dict, **context) -> None:
     """Write the scan ``scan`` (:meth:`TemperatureScan.as_dict`, with its "best") to ``path``, with the weights it
     was made on and ``context`` (the data it was measured against, say)."""
@@ -74,10 +68,14 @@ def resolve(temperature: float | str, loaded: LoadedModel) -> float:
     return value
 
 
+def _is_temperature(value: Any) -> bool:
+    """Whether ``value`` is a finite number >= 0 (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
 def check(temperature: Any, what: str) -> float | str:
     """``temperature`` if it is a number >= 0 or :data:`CHOSEN`, else a GvaeError naming ``what``."""
-    if temperature == CHOSEN or (isinstance(temperature, int | float) and not isinstance(temperature, bool)
-                                 and 0 <= temperature < math.inf):
+    if temperature == CHOSEN or _is_temperature(temperature):
         return temperature
     raise GvaeError(f"{what}: got {temperature!r}; give a number >= 0 or {CHOSEN!r} (the run's choice, see gvae "
                     "eval temperature)")
@@ -85,21 +83,28 @@ def check(temperature: Any, what: str) -> float | str:
 
 def chosen_for(checkpoint: Path, weights: Path) -> tuple[float, Path | None]:
     """:func:`chosen` for the weights file ``weights`` of ``checkpoint``, without loading them."""
+    value, path, why_not = lookup(checkpoint, weights)
+    if why_not:
+        log.warning("%s %s; sampling at T = %g: run gvae eval temperature again, or give --temperature", path,
+                    why_not, DEFAULT)
+        return DEFAULT, None
+    return (DEFAULT, None) if path is None else (value, path)
+
+
+def lookup(checkpoint: Path, weights: Path) -> tuple[float, Path | None, str | None]:
+    """(chosen temperature, its file, None) for ``weights`` of ``checkpoint``; (1, None, None) when no choice
+    is recorded; (1, file, why it does not count) for one that is unusable or made on other weights. Reads the
+    file once and logs nothing."""
     path = choice_file(checkpoint)
     if path is None:
-        return DEFAULT, None
+        return DEFAULT, None, None
     choice = read_json(path, "temperature choice (written by gvae eval temperature)")
     best = choice.get("best") if isinstance(choice, dict) else None
-    if isinstance(best, bool) or not isinstance(best, int | float) or not 0 <= best < math.inf:
-        log.warning("%s holds no chosen temperature ('best': a number >= 0); sampling at T = %g", path, DEFAULT)
-        return DEFAULT, None
+    if not _is_temperature(best):
+        return DEFAULT, path, "holds no chosen temperature ('best': a number >= 0)"
     if "weights_sha256" not in choice:
-        log.warning("%s does not say which weights it was chosen for (an older gvae wrote it); sampling at T = %g: "
-                    "run gvae eval temperature again, or give --temperature", path, DEFAULT)
-        return DEFAULT, None
-    if not matches(path, weights):
-        log.warning("%s was chosen for other weights (%s of %s), not %s of %s; sampling at T = %g: run gvae eval "
-                    "temperature again, or give --temperature", path, choice.get("weights", "?"),
-                    choice.get("checkpoint", "?"), weights.name, checkpoint, DEFAULT)
-        return DEFAULT, None
-    return float(best), path
+        return DEFAULT, path, "does not say which weights it was chosen for (an older gvae wrote it)"
+    if choice["weights_sha256"] != sha256_file(weights):
+        return DEFAULT, path, (f"was chosen for other weights ({choice.get('weights', '?')} of "
+                               f"{choice.get('checkpoint', '?')}), not {weights.name} of {checkpoint}")
+    return float(best), path, None

@@ -270,10 +270,9 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     names = parse_metrics(protocol.metrics)
     explicit = "all" not in {name.strip() for name in protocol.metrics.split(",")}
     temperature_choice.check(protocol.temperature, "temperature")
-    sampling = replace(protocol, temperature=temperature_choice.DEFAULT) if protocol.temperature == \
-        temperature_choice.CHOSEN else protocol
-    if "utility" in names:
-        sampling.utility_settings()  # bad settings fail before loading
+    if "utility" in names:  # bad settings fail before loading; a chosen temperature is only known after, 1 till then
+        replace(protocol, temperature=temperature_choice.DEFAULT if protocol.temperature == temperature_choice.CHOSEN
+                else protocol.temperature).utility_settings()
     skipped: dict[str, str] = {}
     loaded = load_trained(source, ema=True, device=device)
     sampling = replace(protocol, temperature=temperature_choice.resolve(protocol.temperature, loaded))
