@@ -8,6 +8,7 @@
 #   STEPS=400 bash eval/conditional_fmnist.sh            # the budget docs/RESULTS.md reports
 #   STEPS=400 LR=1e-3 bash eval/conditional_fmnist.sh    # both players' learning rate (the recipe's: 1e-3, 2e-4)
 #   STEPS=400 TAG=-v2 bash eval/conditional_fmnist.sh    # runs and results named -v2, beside earlier ones
+#   STEPS=400 TAG=-prior SET=model.class_prior=true bash eval/conditional_fmnist.sh   # more recipe overrides
 set -euo pipefail
 STEPS=${STEPS:-937}
 SEEDS=${SEEDS-"0 1"}
@@ -16,6 +17,7 @@ OUT=${OUT:-docs/results/conditional}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 WEIGHTS=${WEIGHTS:-features/fmnist.safetensors}
 LR=${LR:-}
+SET=${SET:-}
 TAG=${TAG-${LR:+-lr$LR}}
 
 [ -f data/fmnist/dataset.json ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --out data/fmnist --workers 2
@@ -24,7 +26,7 @@ mkdir -p "$OUT"
 for seed in $SEEDS; do
   run=runs/fmnist-32-gvae-cond$TAG-s$seed
   gvae train recipes/fmnist-32-gvae-cond.yaml train.seed="$seed" train.max_steps="$STEPS" \
-    train.checkpoint_every="$STEPS" log.sample_every="$STEPS" ${LR:+optim.lr=$LR optim.d_lr=$LR} \
+    train.checkpoint_every="$STEPS" log.sample_every="$STEPS" ${LR:+optim.lr=$LR optim.d_lr=$LR} $SET \
     --out "$run" --no-progress
   python eval/class_accuracy.py "$run" --feature-weights "$WEIGHTS" --per-class "$PER_CLASS" \
     --out "$OUT/class_accuracy$TAG-s$seed.json"

@@ -98,6 +98,10 @@ class ModelConfig:
     # class-conditional: encoder, generator and discriminator see the label (see gvae.models.conditioning);
     # the classes come from the training data's dataset.json label_names when training starts
     conditional: bool = False
+    # conditional only: a prior per class, p(z|y) = N(m_y, I) with m_y the average code of class y, and an
+    # encoder that sees the image alone, so class-y prior samples are drawn where class-y codes are (see
+    # gvae.models.conditioning); off, the encoder sees the label and the prior is N(0, I) for every class (a CVAE)
+    class_prior: bool = False
     class_names: list[str] = field(default_factory=list)  # filled in from the data; index = label
     class_counts: list[int] = field(default_factory=list)  # training images per class, from the data
 
@@ -357,6 +361,9 @@ def _validate_across_sections(recipe: Recipe) -> None:
     if (recipe.model.class_names or recipe.model.class_counts) and not recipe.model.conditional:
         raise GvaeError("model.class_names: set for an unconditional model; they belong to model.conditional: true "
                         "(and are read from the training data)")
+    if recipe.model.class_prior and not recipe.model.conditional:
+        raise GvaeError("model.class_prior: true is a prior per class, for model.conditional: true; set both or "
+                        "neither")
     if recipe.model.class_counts and len(recipe.model.class_counts) != len(recipe.model.class_names):
         raise GvaeError(f"model.class_counts: {len(recipe.model.class_counts)} counts for "
                         f"{len(recipe.model.class_names)} model.class_names")

@@ -4,7 +4,8 @@ Usage: dist_worker.py RECIPE RUN_DIR OUT_PREFIX [KEY=VALUE ...]
 Writes OUT_PREFIX-initial-RANK.safetensors and OUT_PREFIX-final-RANK.safetensors (gathered under ZeRO-3).
 With GVAE_TEST_POISON=STEP,MICRO set, rank 0's generator loss is NaN on micro-batch MICRO of step STEP.
 With GVAE_TEST_SIGNS=S0,S1 set, rank r's discriminator reports mean sign(D(real)) = Sr at every step.
-With augmentation on, the dumps also hold this rank's augmentation probability as ``augment.p``.
+With augmentation on, the dumps also hold this rank's augmentation probability as ``augment.p``; with a prior
+per class, its class means (a buffer) as ``ae.class_means.means``.
 """
 
 import os
@@ -21,6 +22,8 @@ from gvae.train.loop import Trainer
 
 def dump(trainer: Trainer, path: str) -> None:
     extra = {} if trainer.augment is None else {"augment.p": torch.tensor(trainer.augment.p)}
+    if trainer.model.ae.class_means is not None:
+        extra["ae.class_means.means"] = trainer.model.ae.class_means.means.clone()
     with trainer._gathered():
         save_file({k: v.detach().clone().contiguous() for k, v in trainer.model.named_parameters()} | extra, path)
 

@@ -155,6 +155,41 @@ def test_class_names_belong_to_conditional_recipes():
         narrow_model("gvae", class_names=["a", "b"])
 
 
+def test_a_class_prior_belongs_to_conditional_recipes():
+    with pytest.raises(GvaeError, match="model.class_prior"):
+        narrow_model("gvae", class_prior=True)
+
+
+def with_class_means(model, seed: int = 0):
+    """``model`` (class prior) with random prior means and one shared label embedding in the generator, so
+    that the label reaches the generator only through the means."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.ae.class_means.means.copy_(torch.randn(model.ae.class_means.means.shape, generator=generator))
+        model.ae.generator.embed.weight.copy_(model.ae.generator.embed.weight[0].expand_as(model.ae.generator.embed.weight))
+    return model
+
+
+def test_with_a_class_prior_the_encoder_sees_the_image_alone_and_codes_are_taken_from_the_class_mean():
+    model = with_class_means(narrow_model("gvae", class_names=["a", "b"], conditional=True, class_prior=True)).eval()
+    assert not [name for name, _ in model.ae.encoder.named_parameters() if "embed" in name]
+    x, means = images(3, 1, 32), model.ae.class_means.means.detach()
+    with torch.no_grad():
+        (mu_a, logvar_a), (mu_b, logvar_b) = (model.encode(x, torch.full((3,), k)) for k in (0, 1))
+    torch.testing.assert_close(mu_a - mu_b, (means[1] - means[0]).expand(3, -1))
+    torch.testing.assert_close(logvar_a, logvar_b)
+
+
+def test_with_a_class_prior_the_generator_decodes_the_code_plus_its_class_mean():
+    model = with_class_means(narrow_model("gvae", class_names=["a", "b"], conditional=True, class_prior=True)).eval()
+    u, means = torch.randn(5, model.latent_dim), model.ae.class_means.means.detach()
+    with torch.no_grad():
+        as_b = model.decode(u, torch.ones(5, dtype=torch.long))
+        as_a_moved = model.decode(u + means[1] - means[0], torch.zeros(5, dtype=torch.long))
+    torch.testing.assert_close(as_b, as_a_moved, rtol=1e-4, atol=1e-5)
+    assert (as_b - model.decode(u, torch.zeros(5, dtype=torch.long)).detach()).abs().max() > 1e-3
+
+
 def test_a_conditional_recipe_on_unlabelled_data_is_one_error_line(tmp_path, two_classes):
     pack(PackConfig(src=str(two_classes.parent / "src"), kind="imagefolder", out=str(tmp_path / "plain"),
                     resolution=16, channels=1))
@@ -185,6 +220,38 @@ def test_the_label_alone_sets_the_class_of_a_prior_sample(run):
     assert (bright > 0.6).all() and (dark < 0.4).all(), (bright, dark)
 
 
+@pytest.fixture(scope="module")
+def prior_run(tmp_path_factory, two_classes):
+    """The two-class model with a prior per class, its KL weight low enough for z to carry the class."""
+    directory = tmp_path_factory.mktemp("prior-run")
+    recipe = load_recipe(recipe_file(directory, two_classes, steps=80),
+                         ["model.class_prior=true", "loss.beta=1.0", "model.latent_dim=2"])
+    train(recipe, directory / "run", progress=False)
+    return directory / "run"
+
+
+def test_a_class_prior_gathers_each_class_s_codes_at_its_own_mean(prior_run, two_classes):
+    """Codes of bright images are nearer the bright mean than the dark one, and the other way round: the KL term
+    has pulled each class's means to its own images. An encoder of u = z - m_y for the true class gives codes
+    nearer 0 than for the other class."""
+    model = gvae.load(prior_run)
+    x, labels = load_images(str(two_classes), "val")
+    means = model.ae.class_means.means.detach()
+    assert (means[BRIGHT] - means[DARK]).norm() > 0.5
+    with torch.no_grad():
+        own = model.encode(x, labels)[0].norm(dim=1)
+        other = model.encode(x, 1 - labels)[0].norm(dim=1)
+    assert (own < other).float().mean() > 0.9, (own, other)
+
+
+def test_prior_samples_of_a_class_prior_model_are_of_the_class_asked_for(prior_run):
+    model = gvae.load(prior_run)
+    with torch.no_grad():
+        bright = model.sample(32, torch.Generator().manual_seed(0), labels=torch.full((32,), BRIGHT)).mean((1, 2, 3))
+        dark = model.sample(32, torch.Generator().manual_seed(0), labels=torch.full((32,), DARK)).mean((1, 2, 3))
+    assert (bright > 0.6).all() and (dark < 0.4).all(), (bright, dark)
+
+
 def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_path):
     data = phantom_data(tmp_path / "phantoms")
     cond = ["model.conditional=true"]
@@ -208,6 +275,19 @@ def test_two_processes_train_a_conditional_model_to_identical_parameters(tmp_pat
     for name in end0:
         torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0, msg=name)
     assert any(not torch.equal(start[k], end0[k]) for k in start)
+
+
+@pytest.mark.slow
+def test_two_zero3_processes_hold_the_same_class_means_pooled_from_both_batches(tmp_path):
+    pytest.importorskip("deepspeed")
+    from tests.test_train import launch
+
+    data = phantom_data(tmp_path / "phantoms")
+    (start, _), (end0, end1) = launch("cpu-zero3", tmp_path, data, steps=2,
+                                      overrides=["model.conditional=true", "model.class_prior=true"])
+    name = "ae.class_means.means"
+    torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0)
+    assert not torch.equal(start[name], end0[name])
 
 
 # ---------------------------------------------------------------- generation

@@ -5,6 +5,14 @@ A conditional model of K classes takes labels int64 [B] in [0, K) beside its ima
 * encoder q(z|x, y): the label's learned embedding (:data:`ENCODER_LABEL_CHANNELS` numbers) is appended to the
   image as constant extra channels. Why the encoder sees it too (a CVAE): z then has no reason to carry the
   class, so the generator has to take it from y, and a prior sample z ~ N(0, I) decodes to the class asked for.
+  In practice z still carries much of the class (it is cheap in KL and helps reconstruction), a prior z drawn
+  regardless of y then often lands among another class's codes, and the generator follows z more than y.
+* or, with ``model.class_prior``, a prior per class: p(z|y) = N(m_y, I), m_y the average code of class y
+  (:class:`ClassMeans`), and an encoder that sees the image alone, q(z|x) = N(f(x), s(x)^2). The KL term then
+  gathers the codes of class-y images around m_y, and a class-y prior sample is drawn there. The model works in
+  u = z - m_y, whose prior is N(0, I) for every class: the encoder's means are returned less m_y and the
+  generator adds m_y back, so the loss, sampling, temperature and log-likelihood code stay those of N(0, I).
+  (With an encoder that saw y, m_y could be folded into it, and this would be the CVAE again.)
 * generator p(x|z, y): a learned embedding of ``latent_dim`` numbers is concatenated to z.
 * discriminator: a projection discriminator (Miyato & Koyama, 2018), logit = linear(h) + <embed(y), h> on the
   flattened 4x4 features h (see :class:`gvae.models.discriminator.Discriminator`).
@@ -56,6 +64,43 @@ class LabelledEncoder(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         maps = self.embed(labels).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
         return self.encoder(torch.cat([x, maps], 1))
+
+
+class ClassMeans(nn.Module):
+    """The prior's mean per class, m_y [K, latent]: a running average of the encoder's means of class-y images.
+
+    Why not a learned parameter: given the encoder, the KL term is smallest with m_y at the average posterior
+    mean of class y, so that is where it belongs; a parameter gets there only at the optimizer's pace (Adam
+    moves it about one learning rate per step: 0.03 after 80 steps at 2e-3), far behind the encoder. Estimated
+    like BatchNorm's statistics, but outside ``forward`` so that all processes can pool their batches first:
+    after each optimizer step the training loop moves the mean of every class in the step's batches by
+    :attr:`MOMENTUM` towards their average code (:meth:`batch_sums`, :meth:`update`). They start at 0, the
+    unconditional prior, and are saved with the weights (a buffer).
+    """
+
+    MOMENTUM = 0.1
+
+    def __init__(self, num_classes: int, latent_dim: int):
+        super().__init__()
+        self.register_buffer("means", torch.zeros(num_classes, latent_dim))
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        """labels [B] -> m_y [B, latent]."""
+        return self.means[labels]
+
+    @torch.no_grad()
+    def batch_sums(self, u: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per class, the sum of the codes z = u + m_y of the posterior means ``u`` [B, latent] that the model
+        returned (they are relative to the current means), and their count: ([K, latent], [K]), float32."""
+        codes = u.detach().float() + self(labels)
+        sums = torch.zeros_like(self.means).index_add_(0, labels, codes)
+        return sums, torch.bincount(labels, minlength=len(self.means)).float()
+
+    @torch.no_grad()
+    def update(self, sums: torch.Tensor, counts: torch.Tensor, momentum: float = MOMENTUM) -> None:
+        """Move the mean of every class with a count towards sums / counts by ``momentum`` (1: replace it)."""
+        seen = counts > 0
+        self.means[seen] = self.means[seen].lerp(sums[seen] / counts[seen, None], momentum)
 
 
 class LabelledGenerator(nn.Module):

@@ -19,7 +19,7 @@ from torch import nn
 
 from gvae.config import Recipe, uses_feature_matching
 from gvae.errors import GvaeError
-from gvae.models.conditioning import LabelledEncoder, LabelledGenerator, check_labels
+from gvae.models.conditioning import ClassMeans, LabelledEncoder, LabelledGenerator, check_labels
 from gvae.models.discriminator import Discriminator
 from gvae.models.encoder import ConvEncoder
 from gvae.models.generator import ConvGenerator
@@ -57,7 +57,7 @@ class Autoencoder(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, generator: nn.Module, likelihood, channels: int,
-                 latent_noise: float = 0.0, num_classes: int = 0):
+                 latent_noise: float = 0.0, num_classes: int = 0, class_means: ClassMeans | None = None):
         super().__init__()
         self.encoder = encoder
         self.generator = generator
@@ -65,18 +65,28 @@ class Autoencoder(nn.Module):
         self.likelihood = likelihood
         self.latent_noise = latent_noise
         self.num_classes = num_classes
+        self.class_means = class_means
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, C, H, W] (and labels [B] if conditional) -> (mu, logvar) [B, latent]."""
+        """x [B, C, H, W] (and labels [B] if conditional) -> (mu, logvar) [B, latent], of u = z - m_y with a
+        per-class prior (``class_means``)."""
         if not self.num_classes:
             return self.encoder(x)
-        return self.encoder(x, check_labels(labels, self.num_classes, len(x)))
+        labels = check_labels(labels, self.num_classes, len(x))
+        if self.class_means is None:
+            return self.encoder(x, labels)
+        mu, logvar = self.encoder(x)
+        return mu - self.class_means(labels).to(mu.dtype), logvar
 
     def decode_params(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z [N, latent] (and labels [N] if conditional) -> the likelihood's parameters [N, P, H, W], no noise."""
+        """z [N, latent] (and labels [N] if conditional) -> the likelihood's parameters [N, P, H, W], no noise.
+        With a per-class prior z is u = z - m_y, and m_y is added back here."""
         if not self.num_classes:
             return self.head(self.generator(z))
-        return self.head(self.generator(z, check_labels(labels, self.num_classes, len(z))))
+        labels = check_labels(labels, self.num_classes, len(z))
+        if self.class_means is not None:
+            z = z + self.class_means(labels).to(z.dtype)
+        return self.head(self.generator(z, labels))
 
     def forward(self, x: torch.Tensor, z_prior: torch.Tensor | None = None, input_noise: float = 0.0,
                 labels: torch.Tensor | None = None, prior_labels: torch.Tensor | None = None) -> AEOutput:
@@ -200,12 +210,16 @@ def build_model_of(recipe: Recipe, encoder_class: type, generator_class: type,
     if cfg.conditional and not k:
         raise GvaeError("model.conditional: true but model.class_names is empty; training fills them in from the "
                         "data's dataset.json (build the model from a run's config.yaml, or set them)")
-    if k:
+    class_means = ClassMeans(k, cfg.latent_dim) if k and cfg.class_prior else None
+    if k and not cfg.class_prior:
         encoder = LabelledEncoder(lambda channels: encoder_class(channels, r, cfg.latent_dim, cfg), c, k)
+    else:
+        encoder = encoder_class(c, r, cfg.latent_dim, cfg)
+    if k:
         generator = LabelledGenerator(lambda inputs: generator_class(c, r, inputs, cfg), cfg.latent_dim, k)
     else:
-        encoder, generator = encoder_class(c, r, cfg.latent_dim, cfg), generator_class(c, r, cfg.latent_dim, cfg)
-    ae = Autoencoder(encoder, generator, get_likelihood(cfg.likelihood), c, latent_noise, k)
+        generator = generator_class(c, r, cfg.latent_dim, cfg)
+    ae = Autoencoder(encoder, generator, get_likelihood(cfg.likelihood), c, latent_noise, k, class_means)
     disc = Discriminator(c, r, cfg, k) if cfg.traits.discriminator else None
     return GenerativeModel(recipe, ae, disc)
 

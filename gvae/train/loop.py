@@ -328,6 +328,7 @@ class Trainer:
         terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
+        self._track_class_means(outs)
 
         if adversarial:
             self.model.disc.requires_grad_(True)
@@ -386,17 +387,29 @@ class Trainer:
             sign = torch.tensor([float(terms["d_real_sign"])], device=self.device)
             self.augment.p = self.adaptive.observe(self.accs.main.reduce(sign, "mean").item())
 
+    def _track_class_means(self, outs: list) -> None:
+        """With a prior per class (``model.class_prior``), move its class means towards the average code of
+        each class in this step's micro-batches, pooled over all processes so that every rank holds the same
+        means (see :class:`gvae.models.conditioning.ClassMeans`)."""
+        means = self.model.ae.class_means
+        if means is None:
+            return
+        sums, counts = map(sum, zip(*(means.batch_sums(out.mu, labels) for _, labels, out in outs), strict=True))
+        main = self.accs.main
+        means.update(main.reduce(sums, "sum"), main.reduce(counts, "sum"))
+
     # ---------------------------------------------------------------- samples and the run
     def _calibrate_ema(self) -> None:
-        """Re-estimate the EMA model's BatchNorm statistics on the first ``train.ema_bn_images`` training
-        images, once per step (see :meth:`EMA.recalibrate_batchnorm`); the same images every time."""
+        """Re-estimate the EMA model's BatchNorm statistics (and class means) on the first
+        ``train.ema_bn_images`` training images, once per step (see :meth:`EMA.recalibrate`); the same images
+        every time."""
         n, size = self.recipe.train.ema_bn_images, self.recipe.train.batch_size
         if n == 0 or self._calibrated_at == self.step:
             return
         samples = ((torch.from_numpy(s["image"]), s["label"])
                    for s in iter_samples(self.recipe.data.train, "train", limit=n))
         batches = iter(lambda: list(itertools.islice(samples, size)), [])
-        self.ema.recalibrate_batchnorm(((torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch]))
+        self.ema.recalibrate(((torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch]))
                                         for batch in batches), seed=self.recipe.train.seed)
         self._calibrated_at = self.step
 
