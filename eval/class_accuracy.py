@@ -51,6 +51,7 @@ def main() -> None:
     recipe = model.recipe
     result = {"run": args.run, "feature_weights": args.feature_weights, "lr": recipe.optim.lr,
               "d_lr": recipe.optim.d_lr, "feature_matching": uses_feature_matching(recipe),
+              "class_prior": recipe.model.class_prior,
               "steps": recipe.train.max_steps,
               **class_accuracy(model, load_classifier(args.feature_weights), args.per_class, args.seed)}
     for name, value in result["per_class"].items():

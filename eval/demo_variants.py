@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict] = {
     "demo-5000": at_5000(),
     "demo-conditional": {"model": {"conditional": True}},
     "demo-conditional-beta-2": {"model": {"conditional": True}, "loss": {"beta": 2.0}},
+    "demo-class-prior": {"model": {"conditional": True, "class_prior": True}},
     "demo-no-latent-noise": at_5000(model={"latent_noise": 0.0}),
     "demo-latent-16": at_5000(model={"latent_dim": 16}),
     "demo-adv-0.01": at_5000(loss={"adv_weight": 0.01}),
@@ -175,7 +176,8 @@ def write_summary(out: Path) -> str:
         "protocol): batches of 16 phantoms at 64 px on 2 CPU cores; `demo` is `gvae demo`'s recipe (5,600 steps), "
         "`demo-5000` the same recipe at 5,000 steps and the other demo-* rows changes of that one, the "
         "demo-conditional rows that recipe conditional on the lesion count (`-beta-2`: with beta 2; their lesion "
-        "share draws the four counts equally often), the demo-constant-lr-* rows its predecessor with a constant learning rate (`-4000-nchw` and `-5000-nchw`: "
+        "share draws the four counts equally often), the demo-class-prior rows the same with a prior per lesion "
+        "count (`model.class_prior`), the demo-constant-lr-* rows its predecessor with a constant learning rate (`-4000-nchw` and `-5000-nchw`: "
         "those lengths in the default memory layout), the demo-d-on-g-schedule-* rows the cosine recipe when the "
         "discriminator still followed the generator's learning-rate schedule (joining for the last 5%, it trained "
         "at under 1% of its learning rate; the script no longer trains these), every other row the earlier "

@@ -9,6 +9,8 @@
 #   bash eval/small_data_fmnist.sh                       # 300 steps, seed 0
 #   STEPS=1000 SEEDS="0 1" bash eval/small_data_fmnist.sh
 #   SEEDS=1 MODELS=gvae-diffaug bash eval/small_data_fmnist.sh   # one model; results already in OUT are kept
+#   MODELS=gvae-diffaug TAG=-class-prior SET=model.class_prior=true bash eval/small_data_fmnist.sh  # overrides,
+#                                                        # runs and results named gvae-diffaug-class-prior
 set -euo pipefail
 STEPS=${STEPS:-300}
 SEEDS=${SEEDS-"0"}
@@ -18,6 +20,8 @@ UTILITY_SEEDS=${UTILITY_SEEDS:-3}
 DATA=${DATA:-data/fmnist-k$K}
 OUT=${OUT:-docs/results/small-data}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
+SET=${SET:-}
+TAG=${TAG:-}
 
 [ -f "$DATA/dataset.json" ] || gvae data pack "$FMNIST" --kind idx --resolution 32 --per-class "$K" --out "$DATA" \
   --workers 2
@@ -26,14 +30,15 @@ mkdir -p "$OUT"
 results=("$OUT/real.json")
 for seed in $SEEDS; do
   for model in $MODELS; do
-    run=runs/small-k$K-$model-s$seed
-    results+=("$OUT/$model-s$seed.json")
-    [ -f "$OUT/$model-s$seed.json" ] && continue   # measured already (delete the file to measure again)
-    gvae train "recipes/fmnist-32-$model.yaml" model.conditional=true data.train="$DATA" data.val="$DATA" \
+    name=$model$TAG
+    run=runs/small-k$K-$name-s$seed
+    results+=("$OUT/$name-s$seed.json")
+    [ -f "$OUT/$name-s$seed.json" ] && continue   # measured already (delete the file to measure again)
+    gvae train "recipes/fmnist-32-$model.yaml" model.conditional=true $SET data.train="$DATA" data.val="$DATA" \
       train.seed="$seed" train.max_steps="$STEPS" train.checkpoint_every="$STEPS" log.sample_every="$STEPS" \
       train.ema_bn_images=100 --out "$run" --no-progress
     gvae eval "$run" --data "$DATA" --metrics utility --utility-k "$K" --utility-seeds "$UTILITY_SEEDS" \
-      --out "$OUT/$model-s$seed.json"
+      --out "$OUT/$name-s$seed.json"
   done
 done
 

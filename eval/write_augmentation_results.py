@@ -20,8 +20,9 @@ from pathlib import Path
 from results_md import grid_lines, replace_block
 
 BLOCK_NAME = "augmentation results"
-MODELS = {"gvae-diffaug": "GVAE (conditional, discriminator augmentation)", "vae": "conv VAE (conditional)",
-          "vaegan": "VAE-GAN (conditional)"}
+MODELS = {"gvae-diffaug": "GVAE (conditional, discriminator augmentation)",
+          "gvae-diffaug-class-prior": "GVAE (conditional, prior per class, discriminator augmentation)",
+          "vae": "conv VAE (conditional)", "vaegan": "VAE-GAN (conditional)"}
 
 
 def _cell(entry: dict | None) -> str:
@@ -143,7 +144,8 @@ def _setting(result: dict) -> str:
     """The training settings a class-accuracy result was made with, as the recipe keys that set them."""
     d_lr = result.get("d_lr", result["lr"])  # results without d_lr were made with both rates equal
     matching = "on" if result.get("feature_matching") else "off"
-    return f"optim.lr {result['lr']:g}, optim.d_lr {d_lr:g}, loss.feature_matching {matching}"
+    prior = ", model.class_prior on" if result.get("class_prior") else ""  # older results: off
+    return f"optim.lr {result['lr']:g}, optim.d_lr {d_lr:g}, loss.feature_matching {matching}{prior}"
 
 
 def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
