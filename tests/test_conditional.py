@@ -252,14 +252,16 @@ def test_prior_samples_of_a_class_prior_model_are_of_the_class_asked_for(prior_r
     assert (bright > 0.6).all() and (dark < 0.4).all(), (bright, dark)
 
 
-def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("prior", ["N(0, I)", "per class"])
+def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_path, prior):
     data = phantom_data(tmp_path / "phantoms")
-    cond = ["model.conditional=true"]
+    cond = ["model.conditional=true", f"model.class_prior={prior == 'per class'}"]
     train(tiny_recipe(tmp_path, data, overrides=cond), tmp_path / "straight", progress=False)
     train(tiny_recipe(tmp_path, data, overrides=[*cond, "train.max_steps=2"]), tmp_path / "resumed", progress=False)
     train(tiny_recipe(tmp_path, data, overrides=cond), tmp_path / "resumed", progress=False)
     a, b = (load_file(str(tmp_path / run / "checkpoints/step-00000004" / ckpt.WEIGHTS)) for run in ("straight", "resumed"))
     assert a.keys() == b.keys() and any("embed" in key for key in a)
+    assert ("ae.class_means.means" in a) == (prior == "per class")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
