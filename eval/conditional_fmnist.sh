@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Does the label steer a conditional GVAE? Train recipes/fmnist-32-gvae-cond.yaml on Fashion-MNIST for STEPS
 # steps of 64 images (default 937: one epoch), then ask for PER_CLASS samples of every class and let the
-# domain classifier (trained on real images) say which class each one shows. Writes the per-class accuracy
-# and a sample grid with one row per class.
+# domain classifier (trained on real images) say which class each one shows. Writes the per-class accuracy,
+# the samples' quality (domain FID/KID, precision/recall, MS-SSIM diversity, class mix and agreement of 2,000
+# samples against 2,000 test images) and a sample grid.
 #
 #   bash eval/conditional_fmnist.sh                      # one epoch, seeds 0 and 1
-#   STEPS=400 bash eval/conditional_fmnist.sh            # the budget docs/RESULTS.md reports
+#   STEPS=400 TAG=-prior bash eval/conditional_fmnist.sh # the budget docs/RESULTS.md reports; runs and results
+#                                                        # named -prior, beside earlier ones
+#   STEPS=400 TAG=-cvae SET=model.class_prior=false bash eval/conditional_fmnist.sh   # recipe overrides
 #   STEPS=400 LR=1e-3 bash eval/conditional_fmnist.sh    # both players' learning rate (the recipe's: 1e-3, 2e-4)
-#   STEPS=400 TAG=-v2 bash eval/conditional_fmnist.sh    # runs and results named -v2, beside earlier ones
-#   STEPS=400 TAG=-prior SET=model.class_prior=true bash eval/conditional_fmnist.sh   # more recipe overrides
 set -euo pipefail
 STEPS=${STEPS:-937}
 SEEDS=${SEEDS-"0 1"}
@@ -30,5 +31,7 @@ for seed in $SEEDS; do
     --out "$run" --no-progress
   python eval/class_accuracy.py "$run" --feature-weights "$WEIGHTS" --per-class "$PER_CLASS" \
     --out "$OUT/class_accuracy$TAG-s$seed.json"
+  gvae eval run "$run" --data data/fmnist --metrics fid,kid,prc,msssim,classes --feature-weights "$WEIGHTS" \
+    --num-samples 2000 --num-real 2000 --out "$OUT/quality$TAG-s$seed.json"
   gvae report "$run" --out "$run/report.html" >/dev/null
 done

@@ -148,6 +148,41 @@ def _setting(result: dict) -> str:
     return f"optim.lr {result['lr']:g}, optim.d_lr {d_lr:g}, loss.feature_matching {matching}{prior}"
 
 
+QUALITY = (("fid", "domain FID ↓", 2), ("kid", "KID ↓", 3), ("precision", "precision ↑", 3),
+           ("recall", "recall ↑", 3), ("msssim_diversity", "MS-SSIM diversity ↓ (real)", 3),
+           ("class_tv", "class TV ↓", 3), ("class_agreement", "class agreement ↑", 3))
+
+
+def quality_table(folder: Path, settings: dict[str, str]) -> list[str]:
+    """Mean ± std over training seeds of the quality-*.json evaluations in ``folder``, one row per setting
+    (``settings`` maps a run to its setting; a run without a class-accuracy result is left out)."""
+    by_setting: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("quality*.json")):
+        result = json.loads(path.read_text())
+        run = str(Path(result["checkpoint"]).parent.parent)
+        if run in settings:
+            by_setting.setdefault(settings[run], []).append(result["metrics"])
+    if not by_setting:
+        return []
+    first = next(iter(by_setting.values()))[0]
+    lines = ["The same runs' samples against the test images (`gvae eval --metrics fid,kid,prc,msssim,classes`, "
+             f"{first['fid']['n']:,} samples, domain features; class agreement: the share the classifier gives "
+             "the class they were drawn with, at the test images' class frequencies):", "",
+             "| setting | seeds | " + " | ".join(title for _, title, _ in QUALITY) + " |",
+             "|---|---|" + "---|" * len(QUALITY)]
+    for setting, runs in by_setting.items():
+        cells = []
+        for name, _, digits in QUALITY:
+            values = [m[name]["value"] for m in runs]
+            cell = f"{statistics.mean(values):.{digits}f}"
+            cell += f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+            if name == "msssim_diversity":
+                cell += f" ({runs[0][name]['real_reference']:.3f})"
+            cells.append(cell)
+        lines.append(f"| {setting} | {len(runs)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("class_accuracy*.json"))]
     if not results:
@@ -171,6 +206,7 @@ def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
              "|---|" + "---|" * len(results)]
     lines += [f"| {name} | " + " | ".join(f"{r['per_class'][name]:.3f}" for r in results) + " |" for name in names]
     lines += ["| **all classes** | " + " | ".join(f"**{r['accuracy']:.3f}**" for r in results) + " |", ""]
+    lines += quality_table(folder, {r["run"]: _setting(r) for r in results})
     for r in results:
         lines += grid_lines([Path(r["run"])], out_dir)
     return lines
@@ -188,8 +224,9 @@ def main() -> None:
              "K=100 OUT=docs/results/small-data-k100 SEEDS=\"0 1\" bash eval/small_data_fmnist.sh",
              "SEEDS=\"0 1\" bash eval/utility_phantom.sh             # K = 25 phantoms per lesion count",
              "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
-             "STEPS=400 TAG=-fm bash eval/conditional_fmnist.sh   # the current recipe; the earlier rows are the "
-             "recipe before feature matching (STEPS=400, with and without LR=1e-3)",
+             "STEPS=400 TAG=-prior bash eval/conditional_fmnist.sh   # the current recipe (a prior per class)",
+             "STEPS=400 TAG=-cvae SET=model.class_prior=false bash eval/conditional_fmnist.sh   # one prior for all; "
+             "the earlier rows are the recipe before feature matching (with and without LR=1e-3)",
              "python eval/write_augmentation_results.py", "```", ""]
     for study in STUDIES:
         if (study.folder / "real.json").is_file():
