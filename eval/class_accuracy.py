@@ -3,14 +3,18 @@ and reports the fraction that a classifier trained on real images (`gvae eval tr
 asked class, per class and overall, with the confusion matrix. Chance is 1 / number of classes.
 
     python eval/class_accuracy.py runs/fmnist-32-gvae-cond --feature-weights features/fmnist.safetensors \
-        --per-class 500 --out docs/results/conditional/class_accuracy.json
+        --per-class 500 --out docs/results/conditional/class_accuracy.json --grid class-rows.png
+
+``--grid`` also draws 8 prior samples of every class (seed 0, T = 1), one row per class.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
+from temperature_study import save_grid
 
 import gvae
 from gvae.config import uses_feature_matching
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--grid", default=None, help="PNG of 8 samples of every class, one row per class")
     args = parser.parse_args()
     model = gvae.load(args.run)
     if model.num_classes == 0:
@@ -59,6 +64,8 @@ def main() -> None:
     print(f"{'overall':14} {result['accuracy']:.3f} (chance {result['chance']:.3f})")
     if args.out:
         write_json_atomic(args.out, result)
+    if args.grid:
+        save_grid(model, 1.0, Path(args.grid), n=8 * model.num_classes)
 
 
 if __name__ == "__main__":

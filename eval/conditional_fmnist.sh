@@ -30,7 +30,7 @@ for seed in $SEEDS; do
     train.checkpoint_every="$STEPS" log.sample_every="$STEPS" ${LR:+optim.lr=$LR optim.d_lr=$LR} $SET \
     --out "$run" --no-progress
   python eval/class_accuracy.py "$run" --feature-weights "$WEIGHTS" --per-class "$PER_CLASS" \
-    --out "$OUT/class_accuracy$TAG-s$seed.json"
+    --out "$OUT/class_accuracy$TAG-s$seed.json" --grid "$OUT/grids/fmnist-32-gvae-cond$TAG-s$seed.png"
   gvae eval run "$run" --data data/fmnist --metrics fid,kid,prc,msssim,classes --feature-weights "$WEIGHTS" \
     --num-samples 2000 --num-real 2000 --out "$OUT/quality$TAG-s$seed.json"
   gvae report "$run" --out "$run/report.html" >/dev/null

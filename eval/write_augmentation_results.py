@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 from dataclasses import dataclass
@@ -207,6 +208,13 @@ def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
     lines += [f"| {name} | " + " | ".join(f"{r['per_class'][name]:.3f}" for r in results) + " |" for name in names]
     lines += ["| **all classes** | " + " | ".join(f"**{r['accuracy']:.3f}**" for r in results) + " |", ""]
     lines += quality_table(folder, {r["run"]: _setting(r) for r in results})
+    rows = [(Path(r["run"]).name, folder / "grids" / f"{Path(r['run']).name}.png") for r in results]
+    rows = [(name, grid) for name, grid in rows if grid.is_file()]
+    if rows:
+        lines += ["Prior samples (T = 1, seed 0), one row per class, top to bottom: " + ", ".join(names) + ":", ""]
+        for name, grid in rows:
+            lines += [f"**{name}**", "", f"![{name}]({os.path.relpath(grid, out_dir)})", ""]
+        lines += ["Each run's training grid (prior samples, then training images over their reconstructions):", ""]
     for r in results:
         lines += grid_lines([Path(r["run"])], out_dir)
     return lines
