@@ -38,7 +38,8 @@ Written by `eval/demo_temperature.py` (see its docstring for the protocol): each
 at the temperature `gvae eval temperature` chose on its training phantoms, against the 200 held-out phantoms. The
 demo-conditional rows are the demo's recipe with `model.conditional: true` (eval/demo_variants.py): its samples
 are drawn with the held-out phantoms' lesion counts as labels, and the label agreement is the share of them that
-the lesion-count classifier (86.5% accurate on the held-out phantoms) gives the count they were drawn with."""
+the lesion-count classifier (86.5% accurate on the held-out phantoms) gives the count they were drawn with. The
+demo-class-prior rows are the same with a prior per lesion count (`model.class_prior: true`)."""
 
 
 def measure(run: Path, data: Path, feature_weights: Path, temperature: float) -> dict:
