@@ -230,6 +230,8 @@ def main() -> None:
              "Written by `eval/write_augmentation_results.py` from the studies' results files. Reproduce:", "",
              "```bash", "SEEDS=\"0 1\" bash eval/small_data_fmnist.sh           # K = 10 per class: three conditional models",
              "K=100 OUT=docs/results/small-data-k100 SEEDS=\"0 1\" bash eval/small_data_fmnist.sh",
+             "# the GVAE with a prior per class (at K = 100 with K=100 OUT=docs/results/small-data-k100 as above)",
+             "MODELS=gvae-diffaug TAG=-class-prior SET=model.class_prior=true SEEDS=\"0 1\" bash eval/small_data_fmnist.sh",
              "SEEDS=\"0 1\" bash eval/utility_phantom.sh             # K = 25 phantoms per lesion count",
              "bash eval/utility_fmnist.sh         # real-only and classic augmentation, K = 10 and 100",
              "STEPS=400 TAG=-prior bash eval/conditional_fmnist.sh   # the current recipe (a prior per class)",
