@@ -94,7 +94,8 @@ def _diagnostics_section(records: list[dict]) -> Section:
                "weighted loss term on the last layers: the term far above the others drives the networks. Active "
                "units well below model.latent_dim: the posterior collapsed. The aggregate posterior's mean |E z|, "
                "variance (1 for the prior) and KL to N(0, I) far from 0, 1, 0: prior samples land where the "
-               "generator never learned. Logged from one batch on each logging step.")
+               "generator never learned. With a prior per class (model.class_prior) these are of z less its "
+               "class's mean. Logged from one batch on each logging step.")
     return Section("Diagnostics", figure(figures.panels_png(records, panels), caption, "diagnostics"))
 
 

@@ -17,7 +17,9 @@ The gradient norms and posterior statistics come from the main process's last mi
 ends on a log line, before its backward pass. The norms use ``torch.autograd.grad`` with
 ``retain_graph=True``, which returns the gradients without touching any ``.grad`` (so the step is unchanged)
 but costs one extra backward per term: hence logging steps only. With ``model.latent_norm`` the posterior
-means are standardised per batch, so every unit is active by construction and ``agg_mean_abs`` is ~0.
+means are standardised per batch, so every unit is active by construction and ``agg_mean_abs`` is ~0. With a
+prior per class (``model.class_prior``) the codes are u = z - m_y, whose prior is N(0, I) for every class: a
+unit that carries only the class counts as inactive, and the aggregate is that of u, against that prior.
 """
 
 from __future__ import annotations
