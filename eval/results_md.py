@@ -47,5 +47,10 @@ def grid_lines(runs: list[Path], out_dir: Path) -> list[str]:
         if samples:
             target.write_bytes(samples[-1].read_bytes())
         if target.is_file():
-            lines += [f"**{run.name}**", "", f"![{run.name}]({os.path.relpath(target, out_dir)})", ""]
+            lines += picture_lines(run.name, target, out_dir)
     return lines
+
+
+def picture_lines(name: str, picture: Path, out_dir: Path) -> list[str]:
+    """Markdown showing ``picture`` under the bold caption ``name``, linked relative to ``out_dir``."""
+    return [f"**{name}**", "", f"![{name}]({os.path.relpath(picture, out_dir)})", ""]

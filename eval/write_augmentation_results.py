@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from results_md import grid_lines, replace_block
+from results_md import grid_lines, picture_lines, replace_block
 
 BLOCK_NAME = "augmentation results"
 MODELS = {"gvae-diffaug": "GVAE (conditional, discriminator augmentation)",
@@ -72,13 +71,14 @@ STUDIES = [
 ]
 
 
-def _across(runs: list[dict], name: str) -> str:
-    """Mean ± std over training seeds of one metric's per-seed means (gains with their sign)."""
+def _across(runs: list[dict], name: str, digits: int = 3) -> str:
+    """Mean ± std over training seeds of one metric's per-seed means (gains with their sign), to ``digits``
+    decimals."""
     values = [m[name]["value"] for m in runs if name in m]
     if not values:
         return "not measured"
-    mean = f"{statistics.mean(values):{'+' if '_gain' in name else ''}.3f}"
-    return mean if len(values) == 1 else f"{mean} ± {statistics.stdev(values):.3f}"
+    mean = f"{statistics.mean(values):{'+' if '_gain' in name else ''}.{digits}f}"
+    return mean if len(values) == 1 else f"{mean} ± {statistics.stdev(values):.{digits}f}"
 
 
 def small_data_section(study: Study, out_dir: Path) -> list[str]:
@@ -172,14 +172,9 @@ def quality_table(folder: Path, settings: dict[str, str]) -> list[str]:
              "| setting | seeds | " + " | ".join(title for _, title, _ in QUALITY) + " |",
              "|---|---|" + "---|" * len(QUALITY)]
     for setting, runs in by_setting.items():
-        cells = []
-        for name, _, digits in QUALITY:
-            values = [m[name]["value"] for m in runs]
-            cell = f"{statistics.mean(values):.{digits}f}"
-            cell += f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
-            if name == "msssim_diversity":
-                cell += f" ({runs[0][name]['real_reference']:.3f})"
-            cells.append(cell)
+        real = f" ({runs[0]['msssim_diversity']['real_reference']:.3f})"
+        cells = [_across(runs, name, digits) + (real if name == "msssim_diversity" else "")
+                 for name, _, digits in QUALITY]
         lines.append(f"| {setting} | {len(runs)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -213,7 +208,7 @@ def class_accuracy_section(folder: Path, out_dir: Path) -> list[str]:
     if rows:
         lines += ["Prior samples (T = 1, seed 0), one row per class, top to bottom: " + ", ".join(names) + ":", ""]
         for name, grid in rows:
-            lines += [f"**{name}**", "", f"![{name}]({os.path.relpath(grid, out_dir)})", ""]
+            lines += picture_lines(name, grid, out_dir)
         lines += ["Each run's training grid (prior samples, then training images over their reconstructions):", ""]
     for r in results:
         lines += grid_lines([Path(r["run"])], out_dir)
