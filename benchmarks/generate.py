@@ -33,10 +33,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+import gvae.generation.run
 from gvae.config import recipe_from_dict
 from gvae.data import encode_png, write_shard
 from gvae.data.writer import PNG_COMPRESS_LEVEL, PNG_STRATEGY
-from gvae.generation import BLOCK, GenerateConfig, generate
+from gvae.generation import BLOCK
 from gvae.generation.producer import quantize
 from gvae.models import build_model, save_weights
 
@@ -67,11 +68,12 @@ def bare_forward(model: torch.nn.Module, num: int) -> float:
     return num // BLOCK * BLOCK / (time.perf_counter() - start)
 
 
-def end_to_end(checkpoint: Path, out: Path, num: int) -> float:
-    """Images/s of the library call writing the new directory ``out``."""
+def end_to_end(checkpoint: Path, out: Path, num: int, run=gvae.generation.run) -> float:
+    """Images/s of the library call writing the new directory ``out``; ``run``: the module whose ``generate`` and
+    ``GenerateConfig`` are called (benchmarks/generate_against.py passes an earlier revision's)."""
     start = time.perf_counter()
-    generate(GenerateConfig(str(checkpoint), str(out), num=num, shard_size=1000, batch_size=BLOCK, progress=False,
-                            ema=False))
+    run.generate(run.GenerateConfig(str(checkpoint), str(out), num=num, shard_size=1000, batch_size=BLOCK,
+                                    progress=False, ema=False))
     return num / (time.perf_counter() - start)
 
 

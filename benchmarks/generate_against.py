@@ -1,10 +1,11 @@
-"""``gvae generate``'s shard writing in this tree against the one of an earlier git revision, side by side.
+"""``gvae generate``'s run module in this tree against the one of an earlier git revision, side by side.
 
     python benchmarks/generate_against.py 5ff8357 --threads 1 --repeats 5
     -> images/s of each, and the median of this tree's / the revision's over alternating pairs of runs
 
-Only ``_write_shard`` of gvae/generation/run.py is swapped (the revision's is loaded from ``git show``), so
-the model, the checkpoint and everything else are the same; the two alternate, a 64 px untrained GVAE of
+Only gvae/generation/run.py is swapped (the revision's is loaded from ``git show`` and calls this tree's
+modules for everything else: the model, the producer, the PNG encoder), so it measures how the run decodes,
+hands samples to its writer threads and closes shards; the two alternate, a 64 px untrained GVAE of
 benchmarks/generate.py decoding ``--num`` images per run, so a change of machine load hits both alike.
 """
 
@@ -26,8 +27,8 @@ import generate as bench  # noqa: E402  (benchmarks/generate.py)
 import gvae.generation.run as run  # noqa: E402
 
 
-def revision_writer(revision: str, directory: Path):
-    """``_write_shard`` of gvae/generation/run.py at git ``revision``, loaded as a module of its own."""
+def revision_run(revision: str, directory: Path):
+    """gvae/generation/run.py at git ``revision``, loaded as a module of its own."""
     source = subprocess.run(["git", "show", f"{revision}:gvae/generation/run.py"], check=True, capture_output=True,
                             text=True, cwd=Path(__file__).resolve().parents[1]).stdout
     path = directory / "revision_run.py"
@@ -36,7 +37,7 @@ def revision_writer(revision: str, directory: Path):
     module = importlib.util.module_from_spec(spec)
     sys.modules["revision_run"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module._write_shard
+    return module
 
 
 def main() -> None:
@@ -49,14 +50,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        writers = {"this tree": run._write_shard, args.revision: revision_writer(args.revision, root)}
+        runs = {"this tree": run, args.revision: revision_run(args.revision, root)}
         bench.make_checkpoint(root / "checkpoint", 64)
         bench.end_to_end(root / "checkpoint", root / "warm-up", 64)
-        rates: dict[str, list[float]] = {name: [] for name in writers}
+        rates: dict[str, list[float]] = {name: [] for name in runs}
         for r in range(args.repeats):
-            for i, (name, writer) in enumerate(writers.items()):
-                run._write_shard = writer
-                rates[name].append(bench.end_to_end(root / "checkpoint", root / f"set-{r}-{i}", args.num))
+            for i, (name, module) in enumerate(runs.items()):
+                rates[name].append(bench.end_to_end(root / "checkpoint", root / f"set-{r}-{i}", args.num, module))
     ratios = sorted(a / b for a, b in zip(*rates.values(), strict=True))
     print(f"{args.threads} thread(s), {args.num} images at 64 px, {args.repeats} pairs: "
           + ", ".join(f"{name} {statistics.median(v):.0f} img/s" for name, v in rates.items())

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,52 @@ def test_a_failed_shard_write_is_raised_and_leaves_only_finished_shards(referenc
     assert sorted(p.name for p in out.iterdir() if p.suffix in (".tar", ".partial")) == ["train-000000.tar"]
     assert not (out / "manifest.json").exists()
     monkeypatch.setattr(AtomicShardWriter, "write", real)
+    assert make(run, out) == reference[1]
+
+
+def test_the_next_shard_decodes_while_the_previous_one_closes(reference, run, tmp_path, monkeypatch):
+    # Shard 0's close (rename, fsync) blocks until the producer is asked for shard 1's samples: done one after
+    # the other, the close would time out first.
+    from gvae.data.writer import AtomicShardWriter
+    from gvae.generation.producer import Producer
+
+    next_shard_decoding, closes_overlapped = threading.Event(), []
+    real_close, real_samples = AtomicShardWriter.close, Producer.samples
+
+    def slow_close(self):
+        if self.path.name == "train-000000.tar":
+            closes_overlapped.append(next_shard_decoding.wait(timeout=10))
+        return real_close(self)
+
+    def samples(self, start, stop):
+        if start >= 30:
+            next_shard_decoding.set()
+        return real_samples(self, start, stop)
+
+    monkeypatch.setattr(AtomicShardWriter, "close", slow_close)
+    monkeypatch.setattr(Producer, "samples", samples)
+    assert make(run, tmp_path / "overlap") == reference[1]
+    assert closes_overlapped == [True]
+
+
+def test_a_failed_shard_close_is_raised_and_the_shard_discarded(reference, run, tmp_path, monkeypatch):
+    from gvae.data.writer import AtomicShardWriter
+
+    real = AtomicShardWriter.close
+
+    def failing_close(self):
+        if self.path.name == "train-000000.tar":
+            raise OSError(5, "Input/output error")
+        return real(self)
+
+    monkeypatch.setattr(AtomicShardWriter, "close", failing_close)
+    out = tmp_path / "failed-close"
+    with pytest.raises(OSError, match="Input/output error"):
+        make(run, out)
+    names = sorted(p.name for p in out.iterdir() if p.suffix in (".tar", ".partial"))
+    assert "train-000000.tar" not in names and not [name for name in names if name.startswith(".")]
+    assert not (out / "manifest.json").exists()
+    monkeypatch.setattr(AtomicShardWriter, "close", real)
     assert make(run, out) == reference[1]
 
 
