@@ -156,7 +156,8 @@ def test_rerun_after_a_kill_keeps_finished_shards_and_equals_an_uninterrupted_ru
 
 def test_a_failed_shard_write_is_raised_and_leaves_only_finished_shards(reference, run, tmp_path, monkeypatch):
     # The tar is appended to on its own thread: its error (a full disk here) must still stop the run, drop the
-    # partial shard and keep the finished ones, like an error on the main thread.
+    # partial shard and keep the finished ones, like an error on the main thread. (The next shard, decoded while
+    # this one's writes finish, may be finished too.)
     from gvae.data.writer import AtomicShardWriter
 
     real = AtomicShardWriter.write
@@ -170,7 +171,8 @@ def test_a_failed_shard_write_is_raised_and_leaves_only_finished_shards(referenc
     out = tmp_path / "full"
     with pytest.raises(OSError, match="No space left"):
         make(run, out)
-    assert sorted(p.name for p in out.iterdir() if p.suffix in (".tar", ".partial")) == ["train-000000.tar"]
+    names = sorted(p.name for p in out.iterdir() if p.suffix in (".tar", ".partial"))
+    assert names in (["train-000000.tar"], ["train-000000.tar", "train-000002.tar"])
     assert not (out / "manifest.json").exists()
     monkeypatch.setattr(AtomicShardWriter, "write", real)
     assert make(run, out) == reference[1]
