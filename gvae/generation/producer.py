@@ -91,6 +91,14 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
+def in_fast_layout(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` (changed in place) with its convolution weights in channels-last layout, so that every
+    convolution of a forward pass runs channels-last: the decoder of a 64 or 256 px GVAE then makes 1.7 to 2.3x
+    the images per second on a CPU (benchmarks/README.md). The pixels may differ from the default layout's in
+    the last bits, as between two thread counts; within one layout they are as deterministic as before."""
+    return model.to(memory_format=torch.channels_last)
+
+
 class Producer:
     """Makes the samples of any index range; ``latents`` is a PriorLatents or PosteriorLatents."""
 
@@ -99,7 +107,8 @@ class Producer:
         if min_realism is not None and model.disc is None:
             raise GvaeError(f"--min-realism needs a discriminator, and a {model.kind} model has none; "
                             f"drop --min-realism or generate from a gvae/vaegan run")
-        self.model, self.latents, self.memorization, self.label_check = model, latents, memorization, label_check
+        self.model = in_fast_layout(model)
+        self.latents, self.memorization, self.label_check = latents, memorization, label_check
         self.device = next(model.parameters()).device
         self.threshold = None if min_realism is None else self._calibrate(min_realism)
         self._group: tuple[int, list[Sample]] | None = None
