@@ -41,7 +41,8 @@ from gvae.config import recipe_from_dict
 from gvae.data import encode_png, write_shard
 from gvae.data.writer import PNG_COMPRESS_LEVEL, PNG_STRATEGY
 from gvae.generation import BLOCK
-from gvae.generation.producer import in_fast_layout, quantize
+from gvae.generation.producer import quantize
+from gvae.loading import in_fast_layout
 from gvae.models import build_model, save_weights
 
 WIDTHS = {64: {"channel_base": 512, "channel_min": 8, "channel_max": 32},

@@ -37,6 +37,7 @@ import torch
 from gvae.defaults import REALISM_CALIBRATION
 from gvae.errors import GvaeError
 from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES, forward_padded
+from gvae.loading import in_fast_layout
 from gvae.metrics import nearest_distances
 
 CALIBRATION_SIZE = REALISM_CALIBRATION  # candidates whose discriminator logits set the realism threshold
@@ -89,14 +90,6 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
         raise GvaeError("the model decoded non-finite pixel values (NaN or infinity); its weights or the "
                         "temperature are broken")
     return (images.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
-
-
-def in_fast_layout(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` (changed in place) with its convolution weights in channels-last layout, so that every
-    convolution of a forward pass runs channels-last: the decoder of a 64 or 256 px GVAE then makes 1.7 to 2.3x
-    the images per second on a CPU (benchmarks/README.md). The pixels may differ from the default layout's in
-    the last bits, as between two thread counts; within one layout they are as deterministic as before."""
-    return model.to(memory_format=torch.channels_last)
 
 
 class Producer:
