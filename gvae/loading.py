@@ -118,9 +118,10 @@ def load_trained(run_or_checkpoint: str | Path, ema: bool = True,
 
 def in_fast_layout(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` (changed in place) with its convolution weights in channels-last layout, so that every
-    convolution of a forward pass runs channels-last, for the passes of ``gvae generate`` and ``gvae eval``: on a
-    CPU the decoder of a 64 or 256 px GVAE makes 2.0 to 2.7x the images per second, the shipped recipes'
-    encode + decode runs 1.5 to 2.0x and their IWAE estimate 1.5 to 2.4x as fast (benchmarks/README.md). Results may differ from the default
-    layout's in the float's last bits, as between two thread counts; within one layout they are as deterministic
-    as before. Not for saving: safetensors stores only contiguous tensors."""
+    convolution of a forward pass runs channels-last, for the passes of ``gvae generate``, ``gvae eval`` and the
+    temperature scan: on a CPU the decoder of a 64 or 256 px GVAE makes 2.0 to 2.7x the images per second, the
+    shipped recipes' encode + decode runs 1.5 to 2.0x and their IWAE estimate 1.5 to 2.4x as fast
+    (benchmarks/README.md). Results may differ from the default layout's in the float's last bits, as between
+    two thread counts; within one layout they are as deterministic as before. Not for saving: safetensors
+    stores only contiguous tensors."""
     return model.to(memory_format=torch.channels_last)
