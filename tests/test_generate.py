@@ -105,6 +105,32 @@ def test_decoder_never_runs_on_a_batch_chosen_by_the_user(run, tmp_path, monkeyp
     assert sample_hashes(tmp_path / "b7") == sample_hashes(tmp_path / "b64")
 
 
+def test_sample_bytes_do_not_depend_on_the_number_of_writer_threads(reference, run, tmp_path):
+    assert make(run, tmp_path / "w1", writer_threads=1) == reference[1]
+    assert make(run, tmp_path / "w5", writer_threads=5) == reference[1]
+
+
+def test_writer_threads_default_to_the_process_share_of_the_cores_on_a_gpu(monkeypatch):
+    from gvae.generation.run import writer_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert writer_threads(None, torch.device("cpu")) == 2  # the forward already has every core
+    assert writer_threads(None, torch.device("cuda", 0)) == 15
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert writer_threads(None, torch.device("cuda", 1)) == 3
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert writer_threads(None, torch.device("cuda", 1)) == 2  # never fewer than 2
+    assert writer_threads(7, torch.device("cuda", 1)) == writer_threads(7, torch.device("cpu")) == 7
+
+
+def test_cli_refuses_zero_writer_threads(run, tmp_path):
+    result = CliRunner().invoke(cli, ["generate", str(run), "--num", "4", "--writer-threads", "0",
+                                      "--out", str(tmp_path / "w0")])
+    assert result.exit_code == 2 and "--writer-threads" in result.output
+    assert not (tmp_path / "w0").exists()
+
+
 def test_sample_i_depends_on_the_seed(reference, run, tmp_path):
     make(run, tmp_path / "seed1", seed=1, num=5)
     other, ours = sample_hashes(tmp_path / "seed1"), sample_hashes(reference[0])
