@@ -129,6 +129,9 @@ def test_cli_refuses_zero_writer_threads(run, tmp_path):
                                       "--out", str(tmp_path / "w0")])
     assert result.exit_code == 2 and "--writer-threads" in result.output
     assert not (tmp_path / "w0").exists()
+    with pytest.raises(GvaeError, match="--writer-threads"):
+        make(run, tmp_path / "w0", writer_threads=0)
+    assert not (tmp_path / "w0").exists()
 
 
 def test_sample_i_depends_on_the_seed(reference, run, tmp_path):

@@ -73,7 +73,7 @@ def _validate(c: GenerateConfig) -> None:
         raise GvaeError(f"--num: got {c.num}; ask for at least 1 image")
     if c.fmt not in FORMATS:
         raise GvaeError(f"--format: got {c.fmt!r}; choose {', '.join(FORMATS)}")
-    if c.shard_size < 1 or c.batch_size < 1 or c.variations < 1 or (c.writer_threads or 1) < 1:
+    if min(c.shard_size, c.batch_size, c.variations, 1 if c.writer_threads is None else c.writer_threads) < 1:
         raise GvaeError("--shard-size, --batch-size, --variations and --writer-threads must be at least 1")
     if (c.classes or c.class_balance is not None) and c.from_data is not None:
         raise GvaeError("--class and --class-balance choose the classes of prior samples; --from-data keeps each "
@@ -108,7 +108,8 @@ def writer_threads(asked: int | None, device: torch.device) -> int:
         return asked
     if device.type == "cpu":
         return 2
-    share = len(os.sched_getaffinity(0)) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # Linux or not
+    share = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return max(2, share - 1)
 
 
