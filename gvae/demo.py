@@ -203,8 +203,8 @@ def _train(recipe: Recipe, result: DemoResult, size: DemoSize, progress: bool) -
 
     train(recipe, result.run, resume="auto", progress=progress)
     loaded = load_trained(result.run, device=_device())
-    scan = scan_data(in_fast_layout(loaded.model), str(result.data), "train", num_images=2 * size.temperature_samples,
-                     num_samples=size.temperature_samples)
+    scan = scan_data(in_fast_layout(loaded.model), str(result.data), "train",
+                     num_images=2 * size.temperature_samples, num_samples=size.temperature_samples)
     temperature_choice.record(result.run / temperature_choice.FILE, loaded, scan.as_dict(), data=str(result.data),
                               split="train")
     result.temperature = scan.best

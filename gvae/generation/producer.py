@@ -37,7 +37,6 @@ import torch
 from gvae.defaults import REALISM_CALIBRATION
 from gvae.errors import GvaeError
 from gvae.generation.latents import BLOCK, CALIBRATION, SAMPLES, forward_padded
-from gvae.loading import in_fast_layout
 from gvae.metrics import nearest_distances
 
 CALIBRATION_SIZE = REALISM_CALIBRATION  # candidates whose discriminator logits set the realism threshold
@@ -100,8 +99,7 @@ class Producer:
         if min_realism is not None and model.disc is None:
             raise GvaeError(f"--min-realism needs a discriminator, and a {model.kind} model has none; "
                             f"drop --min-realism or generate from a gvae/vaegan run")
-        self.model = in_fast_layout(model)
-        self.latents, self.memorization, self.label_check = latents, memorization, label_check
+        self.model, self.latents, self.memorization, self.label_check = model, latents, memorization, label_check
         self.device = next(model.parameters()).device
         self.threshold = None if min_realism is None else self._calibrate(min_realism)
         self._group: tuple[int, list[Sample]] | None = None
