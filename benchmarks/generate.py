@@ -7,9 +7,9 @@ For each resolution an untrained GVAE with narrow channels is saved as a checkpo
 goes through ``gvae.load`` exactly as the CLI does), then, side by side, ``--repeats`` times in turn (so that
 both see the same changes of load on a shared machine):
 
-* bare forward: ``model.decode`` on batches of 64 random latents, nothing else (images/s), in the channels-last
-  layout ``gvae generate`` decodes in (and, as a third run each time, in the default layout: the ratio of the
-  two is what the layout buys);
+* bare forward: ``model.decode`` on batches of 64 random latents, nothing else (images/s), in the inference form
+  ``gvae generate`` decodes in (BatchNorms folded, channels-last; and, as a third run each time, in the default
+  form the model trains in: the ratio of the two is what the inference form buys);
 * end to end: :func:`gvae.generation.generate` writing WebDataset shards (per-sample seeded latents, 64-row
   canonical batches, 8-bit quantisation, PNG encoding in a thread pool, tar writing, sha256, manifest).
 
@@ -42,7 +42,7 @@ from gvae.data import encode_png, write_shard
 from gvae.data.writer import PNG_COMPRESS_LEVEL, PNG_STRATEGY
 from gvae.generation import BLOCK
 from gvae.generation.producer import quantize
-from gvae.loading import in_fast_layout
+from gvae.loading import in_inference_form
 from gvae.models import build_model, save_weights
 
 WIDTHS = {64: {"channel_base": 512, "channel_min": 8, "channel_max": 32},
@@ -131,24 +131,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for resolution, num in ((64, args.num64), (256, args.num256)):
             root = Path(tmp) / str(resolution)
-            default_layout = make_checkpoint(root / "checkpoint", resolution)
-            model = in_fast_layout(copy.deepcopy(default_layout))  # the layout gvae generate decodes in
+            default_form = make_checkpoint(root / "checkpoint", resolution)
+            model = in_inference_form(copy.deepcopy(default_form))  # the form gvae generate decodes in
             end_to_end(root / "checkpoint", root / "warm-up", 1)  # imports and first-call set-up
             bare, e2e, bare_default = [], [], []
             for r in range(args.repeats):
                 bare.append(bare_forward(model, num))
                 e2e.append(end_to_end(root / "checkpoint", root / f"set-{r}", num))
-                bare_default.append(bare_forward(default_layout, num))
+                bare_default.append(bare_forward(default_form, num))
             ratios = sorted(e / b for e, b in zip(e2e, bare, strict=True))
             forward, write = cpu_ms_per_image(model, root / "serial.tar", num)
             print(f"{resolution:>4} {num:>7} {statistics.median(bare):>11.1f} {statistics.median(e2e):>10.1f} "
                   f"{statistics.median(ratios):>9.2f} {f'({ratios[0]:.2f}-{ratios[-1]:.2f})':>11} "
                   f"{forward:>19.2f} {write:>17.2f} {forward / (forward + write):>14.2f}", flush=True)
             print(f"ratio: generate {resolution} px, end-to-end / bare forward = {statistics.median(ratios):.2f}")
-            layout = sorted(b / d for b, d in zip(bare, bare_default, strict=True))
-            print(f"ratio: bare forward {resolution} px, channels-last / default layout = "
-                  f"{statistics.median(layout):.2f} ({layout[0]:.2f}-{layout[-1]:.2f}); end-to-end / bare forward in "
-                  f"the default layout = {statistics.median(e2e) / statistics.median(bare_default):.2f}")
+            form = sorted(b / d for b, d in zip(bare, bare_default, strict=True))
+            print(f"ratio: bare forward {resolution} px, inference form / default form = "
+                  f"{statistics.median(form):.2f} ({form[0]:.2f}-{form[-1]:.2f}); end-to-end / bare forward in "
+                  f"the default form = {statistics.median(e2e) / statistics.median(bare_default):.2f}")
             with torch.no_grad():
                 images = quantize(model.decode(torch.randn(BLOCK, model.latent_dim))).numpy()
             ours = png_cost(images, PNG_COMPRESS_LEVEL, PNG_STRATEGY)

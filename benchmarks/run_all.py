@@ -27,7 +27,7 @@ BENCHMARKS = {
     "loader.py": ([], ["--num", "1000", "--batches", "40"]),
     "train_step.py": ([], ["--steps", "3", "--batch", "8"]),
     "generate.py": ([], ["--num64", "256", "--num256", "32"]),
-    "inference_layout.py": ([], ["--pairs", "1"]),
+    "inference_form.py": ([], ["--rounds", "1"]),
     "zero_memory.py": ([], []),
     "eval.py": ([], ["--fraction", "0.002", "--set-fraction", "0.05"]),
 }

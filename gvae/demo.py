@@ -198,12 +198,12 @@ def _train(recipe: Recipe, result: DemoResult, size: DemoSize, progress: bool) -
     ``result`` for the generated set and the evaluation."""
     from gvae import temperature_choice
     from gvae.evaluation.temperature import scan_data
-    from gvae.loading import in_fast_layout, load_trained
+    from gvae.loading import in_inference_form, load_trained
     from gvae.train.loop import train
 
     train(recipe, result.run, resume="auto", progress=progress)
     loaded = load_trained(result.run, device=_device())
-    scan = scan_data(in_fast_layout(loaded.model), str(result.data), "train",
+    scan = scan_data(in_inference_form(loaded.model), str(result.data), "train",
                      num_images=2 * size.temperature_samples, num_samples=size.temperature_samples)
     temperature_choice.record(result.run / temperature_choice.FILE, loaded, scan.as_dict(), data=str(result.data),
                               split="train")

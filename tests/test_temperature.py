@@ -88,7 +88,7 @@ def test_cli_prints_the_scan_marks_the_best_and_writes_it_into_the_run_with_its_
     checkpoint.mkdir(parents=True)
     (checkpoint / "ema.safetensors").write_bytes(b"weights")
     monkeypatch.setattr(gvae.loading, "load_trained", lambda source, ema=True: LoadedModel(
-        LinearAutoencoder(), None, checkpoint, checkpoint / "ema.safetensors"))
+        LinearAutoencoder().eval(), None, checkpoint, checkpoint / "ema.safetensors"))
     monkeypatch.setattr(gvae.evaluation.temperature, "load_images", lambda spec, split, limit=None: (
         images_at(1.2)[:limit], torch.full((limit,), -1)))
     result = CliRunner().invoke(cli, ["eval", "temperature", str(tmp_path / "run"), "--data", "data/x",

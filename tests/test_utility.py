@@ -378,7 +378,7 @@ def test_shipped_utility_suite_measures_the_fmnist_small_runs_at_k_10_and_100():
 
 def test_cli_eval_run_metrics_utility_scores_the_models_own_variations(monkeypatch, tmp_path, data_and_set):
     data, _ = data_and_set
-    serve(monkeypatch, IdentityCoder())
+    serve(monkeypatch, IdentityCoder().eval())  # as load_trained returns models
     out = tmp_path / "results.json"
     result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", data, "--metrics", "utility", "--utility-k", "2",
                                       "--utility-seeds", "1", "--utility-steps", "20", "--out", str(out)])

@@ -216,14 +216,14 @@ def temperature(source: str, data: str, split: str, temperatures: tuple[float, .
     from gvae import temperature_choice
     from gvae.evaluation.temperature import scan_data
     from gvae.fileio import check_writable_target
-    from gvae.loading import in_fast_layout, load_trained
+    from gvae.loading import in_inference_form, load_trained
 
     loaded = load_trained(source, ema=not no_ema)
     folder = temperature_choice.home(source, loaded)
     out = out or (str(folder / temperature_choice.FILE) if folder else None)
     if out:
         check_writable_target(out)
-    scan = scan_data(in_fast_layout(loaded.model), data, split, num_images, temperatures, num_samples, seed)
+    scan = scan_data(in_inference_form(loaded.model), data, split, num_images, temperatures, num_samples, seed)
     click.echo(f"{'temperature':>11}  {'mmd2':>10}")
     for t, value in zip(scan.temperatures, scan.mmd2, strict=True):
         click.echo(f"{t:11g}  {value:10.5f}{'  <- best' if t == scan.best else ''}")

@@ -31,7 +31,7 @@ from gvae.errors import GvaeError
 from gvae.evaluation.protocol import Protocol
 from gvae.evaluation.registry import METRICS, EvalInputs, Metric, parse_metrics
 from gvae.evaluation.utility import class_names_of
-from gvae.loading import in_fast_layout, load_trained
+from gvae.loading import in_inference_form, load_trained
 from gvae.metrics.utility import UtilitySettings
 from gvae.seeding import block_generator
 
@@ -277,7 +277,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     loaded = load_trained(source, ema=True, device=device)
     sampling = replace(protocol, temperature=temperature_choice.resolve(protocol.temperature, loaded))
     utility = sampling.utility_settings() if "utility" in names else None
-    model = in_fast_layout(loaded.model)
+    model = in_inference_form(loaded.model)
     check_memory(protocol, model, max_memory_gib)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:

@@ -34,7 +34,7 @@ from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, FILTERS, LabelCheck, Memorization, Producer, Sample
 from gvae.generation.store import FORMATS, MANIFEST, OutputDir
-from gvae.loading import LoadedModel, in_fast_layout, load_trained
+from gvae.loading import LoadedModel, in_inference_form, load_trained
 from gvae.metrics.features import load_classifier
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     loaded = load_trained(config.source, ema=config.ema, device=device)
     temperature, chosen_in = _temperature(config, loaded)
     config = replace(config, temperature=temperature)
-    model = in_fast_layout(loaded.model)
+    model = in_inference_form(loaded.model)
     latents, num, from_data, label_names, labels = _latent_source(config, model)
     memorization, train_id = _memorization_filter(config, model)
     label_check, classifier_id = _label_filter(config, model, device)
