@@ -89,6 +89,16 @@ def test_manifest_records_the_checkpoint_and_a_sha256_per_shard(reference, run):
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
 
+def test_a_model_loaded_for_inference_decodes_as_the_loaded_one_with_its_norms_folded(run):
+    model, fast = gvae.load(run), gvae.load(run, for_inference=True)
+    z = torch.randn(9, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(fast.decode(z), model.decode(z), rtol=1e-5, atol=1e-5)
+    norms = [sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) for net in (model, fast)]
+    assert norms[1] < norms[0] and not fast.training
+    assert fast.ae.generator.out.weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_sample_bytes_do_not_depend_on_the_batch_size(reference, run, tmp_path):
     out, manifest = reference
     assert make(run, tmp_path / "b7", batch_size=7) == manifest
