@@ -16,6 +16,7 @@ real ones look like, e.g. a resize or a normalisation); labels are ints, -1 wher
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 from typing import Any
@@ -56,17 +57,19 @@ class ModelSamples(Dataset):
     (8-bit, as written there), an endless supply (it has no ``len``). Its label is the one the sample was drawn
     with, if any, else ``label``.
 
-    ``model`` is a loaded model or anything :func:`gvae.load` takes. Samples are made in gvae's fixed groups of
-    64 indices; the newest ``cache_groups`` groups stay in memory (each ~64 x C x H x W bytes). DataLoader
-    workers are forked, and CUDA does not survive a fork: with a model on a GPU, read with ``num_workers=0``.
+    ``model`` is a loaded model (copied, so yours is left as it is) or anything :func:`gvae.load` takes. Samples
+    are made in gvae's fixed groups of 64 indices; the newest ``cache_groups`` groups stay in memory (each
+    ~64 x C x H x W bytes). DataLoader workers are forked, and CUDA does not survive a fork: with a model on a
+    GPU, read with ``num_workers=0``.
     """
 
     def __init__(self, model: Any, seed: int = 0, temperature: float = 1.0, label: int = -1, cache_groups: int = 64):
         from gvae.generation.classes import prior_latents
         from gvae.generation.producer import Producer
-        from gvae.loading import load_trained
+        from gvae.loading import in_inference_form, load_trained
 
-        model = load_trained(model).model if isinstance(model, str) else model
+        # decoded in the form gvae generate decodes in, else a pixel may differ by one level; a given model is copied
+        model = in_inference_form(load_trained(model).model if isinstance(model, str) else copy.deepcopy(model).eval())
         self.producer = Producer(model, prior_latents(model, seed, temperature)[0])  # classes: as generate draws
         self.label, self.cache_groups = label, cache_groups
         self._groups: OrderedDict[int, list[tuple[np.ndarray, int]]] = OrderedDict()
