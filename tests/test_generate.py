@@ -144,6 +144,36 @@ def test_cli_refuses_zero_writer_threads(run, tmp_path):
     assert not (tmp_path / "w0").exists()
 
 
+def pixels(out: Path) -> np.ndarray:
+    """8-bit pixels of every sample of the set in ``out``, in index order."""
+    return np.rint(np.stack([s["image"] for s in iter_samples(str(out), "train")]) * 255).astype(int)
+
+
+def test_bf16_sets_do_not_depend_on_the_batch_size_and_stay_within_a_few_levels_of_fp32(reference, run, tmp_path):
+    out, manifest = reference
+    bf16 = make(run, tmp_path / "bf16", precision="bf16")
+    assert make(run, tmp_path / "bf16-b7", precision="bf16", batch_size=7)["shards"] == bf16["shards"]
+    assert (bf16["precision"], manifest["precision"]) == ("bf16", "fp32")
+    difference = np.abs(pixels(tmp_path / "bf16") - pixels(out))
+    assert 0 < difference.max() <= 8 and (difference > 0).mean() < 0.5
+
+
+def test_a_rerun_in_another_precision_is_refused_and_an_older_set_counts_as_fp32(reference, run, tmp_path):
+    out = tmp_path / "set"
+    shutil.copytree(reference[0], out)
+    before = listing(out)
+    with pytest.raises(GvaeError, match="precision 'fp32' there, 'bf16' here"):
+        make(run, out, precision="bf16")
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["precision"]  # as written before the precision was recorded
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GvaeError, match="another generated set"):
+        make(run, out, precision="bf16")
+    assert make(run, out)["precision"] == "fp32"  # like every set made then: the same set, its shards kept
+    assert {k: v for k, v in listing(out).items() if k.endswith(".tar")} == {
+        k: v for k, v in before.items() if k.endswith(".tar")}
+
+
 def test_sample_i_depends_on_the_seed(reference, run, tmp_path):
     make(run, tmp_path / "seed1", seed=1, num=5)
     other, ours = sample_hashes(tmp_path / "seed1"), sample_hashes(reference[0])

@@ -53,13 +53,19 @@ from gvae.cli.types import FiniteFloatRange
 @click.option("--writer-threads", type=click.IntRange(1), default=None,
               help="PNG-encoding threads per process. [default: 2 on a CPU; on a GPU the process's share of the "
                    "node's cores less one]")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: the decoder (and, with --min-realism, the discriminator) run under bfloat16 autocast, for "
+                   "GPUs with bf16 units (on CPUs without them it is slower). A pixel can differ from fp32's by a "
+                   "few grey levels; the set is as deterministic as in fp32, and part of its identity (a rerun "
+                   "must use the same).")
 @click.option("--no-ema", is_flag=True, help="Use the live weights instead of their moving average.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, batch_size: int, seed: int,
              temperature: float | None, from_data: str | None, variations: int, min_realism: float | None,
              max_memorization: float | None, train_data: str | None, label_classifier: str | None,
              classes: tuple[str, ...],
-             class_balance: str | None, writer_threads: int | None, no_ema: bool, no_progress: bool) -> None:
+             class_balance: str | None, writer_threads: int | None, precision: str, no_ema: bool,
+             no_progress: bool) -> None:
     """Mass-generate an augmentation set from a trained model (EMA weights by default).
 
     Sample i is a pure function of (checkpoint, seed, i): the same bytes for any --batch-size and any number
@@ -97,7 +103,7 @@ def generate(source: str, num: int | None, out: str, fmt: str, shard_size: int, 
             temperature=temperature, from_data=from_data, variations=variations, min_realism=min_realism,
             max_memorization=max_memorization, train_data=train_data, label_classifier=label_classifier,
             ema=not no_ema, progress=not no_progress, classes=classes, class_balance=class_balance,
-            writer_threads=writer_threads))
+            writer_threads=writer_threads, precision=precision))
     from accelerate import PartialState
 
     if PartialState().is_main_process:

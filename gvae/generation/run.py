@@ -33,7 +33,7 @@ from gvae.fileio import sha256_file
 from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, FILTERS, LabelCheck, Memorization, Producer, Sample
-from gvae.generation.store import FORMATS, MANIFEST, OutputDir
+from gvae.generation.store import FORMATS, MANIFEST, PRECISIONS, OutputDir
 from gvae.loading import LoadedModel, in_inference_form, load_trained
 from gvae.metrics.features import load_classifier
 
@@ -61,6 +61,7 @@ class GenerateConfig:
     ema: bool = True
     progress: bool = True
     writer_threads: int | None = None  # PNG-encoding threads per process; None: see writer_threads()
+    precision: str = "fp32"  # --precision: "bf16" decodes under bfloat16 autocast (see Producer)
     classes: tuple[str, ...] = ()  # --class: names or indices of a conditional model's classes (empty: all)
     class_balance: str | None = None  # --class-balance data|uniform (None: data, for a conditional model)
 
@@ -73,6 +74,8 @@ def _validate(c: GenerateConfig) -> None:
         raise GvaeError(f"--num: got {c.num}; ask for at least 1 image")
     if c.fmt not in FORMATS:
         raise GvaeError(f"--format: got {c.fmt!r}; choose {', '.join(FORMATS)}")
+    if c.precision not in PRECISIONS:
+        raise GvaeError(f"--precision: got {c.precision!r}; choose {', '.join(PRECISIONS)}")
     if min(c.shard_size, c.batch_size, c.variations, 1 if c.writer_threads is None else c.writer_threads) < 1:
         raise GvaeError("--shard-size, --batch-size, --variations and --writer-threads must be at least 1")
     if (c.classes or c.class_balance is not None) and c.from_data is not None:
@@ -128,10 +131,11 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
                "train_data_sha256": train_id, "label_classifier_sha256": classifier_id}
     identity = {"checkpoint_sha256": sha256_file(loaded.weights), "ema": loaded.ema, "seed": config.seed,
                 "temperature": config.temperature, "format": config.fmt, "shard_size": config.shard_size,
-                "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels}
+                "block": BLOCK, "from_data": from_data, "filters": filters, "labels": labels,
+                "precision": config.precision}
     out = OutputDir(config.out, identity)
     out.check()
-    producer = Producer(model, latents, config.min_realism, memorization, label_check)
+    producer = Producer(model, latents, config.min_realism, memorization, label_check, config.precision)
     num_shards = math.ceil(num / config.shard_size)
     state.wait_for_everyone()
     if state.is_main_process:

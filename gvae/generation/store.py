@@ -45,8 +45,10 @@ MANIFEST = "manifest.json"
 _SHARD = {"wds": r"train-(\d{6})\.tar", "png": r"(\d{6})", "imagefolder": r"(\d{6})\.jsonl"}  # per format
 _OWN_FILES = {MANIFEST, DATASET_INFO, STATE_DIR, *(f".{name}{PARTIAL_SUFFIX}" for name in (MANIFEST, DATASET_INFO))}
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
-                 "from_data", "filters", "labels")  # what makes two runs the same set (``filters``: its settings)
+                 "from_data", "filters", "labels", "precision")  # what makes two runs the same set (filters: settings)
+ADDED_KEYS = {"precision": "fp32"}  # identity keys added since sets were first made, with their value in those sets
 FORMATS = ("wds", "png", "imagefolder")
+PRECISIONS = ("fp32", "bf16")  # of the decoder's and the discriminator's passes (gvae generate --precision)
 UNLABELLED = "unlabelled"  # the imagefolder class folder of samples without a class name
 
 
@@ -188,6 +190,8 @@ class OutputDir:
             raise GvaeError(f"--out {self.out} is not empty and holds no gvae generate output; give a new or "
                             f"empty directory")
         self._check_no_foreign_files(listed)
+        if found is not None:
+            found.update({key: value for key, value in ADDED_KEYS.items() if found.get(key) is None})
         for key, mine in self.identity.items():  # the manifest's dicts also hold results, e.g. rejections, and
             if found is not None and isinstance(mine, dict) and isinstance(found.get(key), dict):  # a setting
                 found[key] = {k: found[key].get(k) for k in mine}  # added since (absent there) is its default
