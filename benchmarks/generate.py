@@ -1,7 +1,11 @@
-"""End-to-end ``gvae generate`` throughput against the bare generator forward pass, at 64 and 256 px.
+"""End-to-end ``gvae generate`` throughput against the bare generator forward pass, at 64, 256 and 1024 px.
 
     python benchmarks/generate.py
     python benchmarks/generate.py --num64 2048 --num256 256 --threads 2 --repeats 5
+    python benchmarks/generate.py --num64 8192 --num256 2048 --num1024 256 --precision bf16    # on a GPU
+
+Both run where ``gvae generate`` decodes (the GPU if there is one, else the CPU), in float32 or, with
+``--precision bf16``, under bfloat16 autocast as ``gvae generate --precision bf16`` decodes.
 
 For each resolution an untrained GVAE with narrow channels is saved as a checkpoint directory (so generation
 goes through ``gvae.load`` exactly as the CLI does), then, side by side, ``--repeats`` times in turn (so that
@@ -46,7 +50,15 @@ from gvae.loading import in_inference_form
 from gvae.models import build_model, save_weights
 
 WIDTHS = {64: {"channel_base": 512, "channel_min": 8, "channel_max": 32},
-          256: {"channel_base": 1024, "channel_min": 4, "channel_max": 32}}
+          256: {"channel_base": 1024, "channel_min": 4, "channel_max": 32},
+          1024: {"channel_base": 4096, "channel_min": 4, "channel_max": 32}}
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where gvae generate decodes
+
+
+def synchronize() -> None:
+    """Wait for the GPU's queued work, so that a timer read after it counts that work."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def make_checkpoint(directory: Path, resolution: int) -> torch.nn.Module:
@@ -62,22 +74,27 @@ def make_checkpoint(directory: Path, resolution: int) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def bare_forward(model: torch.nn.Module, num: int) -> float:
-    """Images/s of ``model.decode`` on batches of BLOCK latents (one warm-up batch first)."""
-    z = torch.randn(BLOCK, model.latent_dim)
-    model.decode(z)
-    start = time.perf_counter()
-    for _ in range(num // BLOCK):
+def bare_forward(model: torch.nn.Module, num: int, precision: str = "fp32") -> float:
+    """Images/s of ``model.decode`` on batches of BLOCK latents on the model's device (one warm-up batch first),
+    under bfloat16 autocast with ``precision="bf16"`` as ``gvae generate --precision bf16`` decodes."""
+    z = torch.randn(BLOCK, model.latent_dim, device=next(model.parameters()).device)
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         model.decode(z)
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(num // BLOCK):
+            model.decode(z)
+        synchronize()
     return num // BLOCK * BLOCK / (time.perf_counter() - start)
 
 
-def end_to_end(checkpoint: Path, out: Path, num: int, run=gvae.generation.run) -> float:
+def end_to_end(checkpoint: Path, out: Path, num: int, run=gvae.generation.run, **options) -> float:
     """Images/s of the library call writing the new directory ``out``; ``run``: the module whose ``generate`` and
-    ``GenerateConfig`` are called (benchmarks/generate_against.py passes an earlier revision's)."""
+    ``GenerateConfig`` are called (benchmarks/generate_against.py passes an earlier revision's); ``options``:
+    more of its settings (``precision``)."""
     start = time.perf_counter()
     run.generate(run.GenerateConfig(str(checkpoint), str(out), num=num, shard_size=1000, batch_size=BLOCK,
-                                    progress=False, ema=False))
+                                    progress=False, ema=False, **options))
     return num / (time.perf_counter() - start)
 
 
@@ -121,26 +138,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num64", type=int, default=1024, help="images generated at 64 px")
     parser.add_argument("--num256", type=int, default=128, help="images generated at 256 px")
+    parser.add_argument("--num1024", type=int, default=0, help="images generated at 1024 px (0: none; for GPUs)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="of the bare forward and of gvae generate (--precision)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=3, help="bare and end-to-end runs, in turn, per resolution")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), batches of {BLOCK}, {args.repeats} repeats")
+    print(f"torch {torch.__version__}, {DEVICE} ({torch.cuda.get_device_name() if DEVICE.type == 'cuda' else 'CPU'}"
+          f"), {args.precision}, {args.threads} thread(s), batches of {BLOCK}, {args.repeats} repeats")
     print(f"{'px':>4} {'images':>7} {'bare img/s':>11} {'e2e img/s':>10} {'e2e/bare':>9} {'(low-high)':>11} "
           f"{'forward CPU ms/img':>19} {'write CPU ms/img':>17} {'forward share':>14}")
     with tempfile.TemporaryDirectory() as tmp:
-        for resolution, num in ((64, args.num64), (256, args.num256)):
+        for resolution, num in ((64, args.num64), (256, args.num256), (1024, args.num1024)):
+            if num < 1:
+                continue
             root = Path(tmp) / str(resolution)
             default_form = make_checkpoint(root / "checkpoint", resolution)
             model = in_inference_form(copy.deepcopy(default_form))  # the form gvae generate decodes in
-            end_to_end(root / "checkpoint", root / "warm-up", 1)  # imports and first-call set-up
+            on_device, default_on_device = copy.deepcopy(model).to(DEVICE), copy.deepcopy(default_form).to(DEVICE)
+            end_to_end(root / "checkpoint", root / "warm-up", 1, precision=args.precision)  # first-call set-up
             bare, e2e, bare_default = [], [], []
             for r in range(args.repeats):
-                bare.append(bare_forward(model, num))
-                e2e.append(end_to_end(root / "checkpoint", root / f"set-{r}", num))
-                bare_default.append(bare_forward(default_form, num))
+                bare.append(bare_forward(on_device, num, args.precision))
+                e2e.append(end_to_end(root / "checkpoint", root / f"set-{r}", num, precision=args.precision))
+                bare_default.append(bare_forward(default_on_device, num, args.precision))
             ratios = sorted(e / b for e, b in zip(e2e, bare, strict=True))
-            forward, write = cpu_ms_per_image(model, root / "serial.tar", num)
+            forward, write = cpu_ms_per_image(model, root / "serial.tar", min(num, 4 * BLOCK))
             print(f"{resolution:>4} {num:>7} {statistics.median(bare):>11.1f} {statistics.median(e2e):>10.1f} "
                   f"{statistics.median(ratios):>9.2f} {f'({ratios[0]:.2f}-{ratios[-1]:.2f})':>11} "
                   f"{forward:>19.2f} {write:>17.2f} {forward / (forward + write):>14.2f}", flush=True)
