@@ -145,7 +145,7 @@ def in_inference_form(model: torch.nn.Module) -> torch.nn.Module:
     convolution weights in channels-last layout, so that every convolution of a forward pass runs channels-last.
     On a CPU the decoder of a 64 or 256 px GVAE makes 2.0 to 2.7x the images per second in channels-last
     layout, the shipped recipes' encode + decode runs 1.5 to 2.0x and their IWAE estimate 1.5 to 2.4x as fast,
-    and folding the norms makes each 1.05 to 1.26x faster again (benchmarks/README.md). Results may differ from the training form's in the float's
-    last bits, as between two thread counts; within one form they are as deterministic as before. Not for
-    training or saving."""
+    and folding the norms makes each 1.05 to 1.26x faster again (benchmarks/README.md). Results may differ from
+    the training form's in the float's last bits, as between two thread counts; within one form they are as
+    deterministic as before. Not for training or saving."""
     return fold_batch_norms(model).to(memory_format=torch.channels_last)
