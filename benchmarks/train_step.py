@@ -1,6 +1,6 @@
 """Images/s and achieved GFLOP/s of the full GAN training step, side by side in one run.
 
-Compares, at 64 and 256 px:
+Compares, at 64 and 256 px (and 1024, for GPUs):
   * the step fed by the shard loader vs the same step fed from tensors already in memory
     (ratio < 1 means the loader costs throughput; ~1 means it is not the bottleneck);
   * fp32 vs bf16 autocast (on CPUs without bf16 matrix units bf16 is expected to be slower);
@@ -19,6 +19,7 @@ into a temporary directory. Usage:
 
     python benchmarks/train_step.py [--steps 6] [--resolutions 64 256] [--fmnist-kinds gvae vae vaegan]
                                     [--no-bf16] [--threads N]
+    python benchmarks/train_step.py --resolutions 256 1024 --fmnist-kinds      # on a GPU
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WIDTH = {64: ["model.channel_base=1024", "model.channel_max=64"],
-         256: ["model.channel_base=2048", "model.channel_max=64"]}
+         256: ["model.channel_base=2048", "model.channel_max=64"],
+         1024: ["model.channel_base=8192", "model.channel_max=64"]}  # for GPUs
 FMNIST_RESOLUTION = 32
 
 
