@@ -6,9 +6,10 @@ channels-last (NHWC) layout.
     -> seconds per step of each layout and the median ratio default / channels-last over alternating pairs
 
 Each measurement builds a fresh :class:`gvae.train.loop.Trainer` on 64 px phantoms packed into a temporary
-directory (with ``--recipe``, on that recipe's own data, which must be packed) (``train.channels_last`` false, then true, alternating, so a change of machine load hits both
-alike), runs 3 warm-up steps, then times ``--steps`` steps. Without ``--adversarial`` the steps are the
-likelihood-only ones that make up 95% of the demo; with it, full steps with the discriminator playing.
+directory, or with ``--recipe`` on that recipe's own data, which must be packed (``train.channels_last`` false,
+then true, alternating, so a change of machine load hits both alike), runs 3 warm-up steps, then times
+``--steps`` steps. Without ``--adversarial`` the steps are the likelihood-only ones that make up 95% of the
+demo; with it, full steps with the discriminator playing.
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ class ModelSamples(Dataset):
         from gvae.generation.producer import Producer
         from gvae.loading import in_inference_form, load_trained
 
-        # decoded in the form gvae generate decodes in, else a pixel may differ by one level; a given model is copied
-        model = in_inference_form(load_trained(model).model if isinstance(model, str) else copy.deepcopy(model).eval())
+        model = load_trained(model).model if isinstance(model, str) else copy.deepcopy(model).eval()  # yours untouched
+        model = in_inference_form(model)  # the form gvae generate decodes in, else a pixel may differ by one level
         self.producer = Producer(model, prior_latents(model, seed, temperature)[0])  # classes: as generate draws
         self.label, self.cache_groups = label, cache_groups
         self._groups: OrderedDict[int, list[tuple[np.ndarray, int]]] = OrderedDict()

@@ -11,8 +11,9 @@ still-rejected indices at attempt 1, 2, ... (zero-padded to a multiple of 16 row
 of it, so its bytes do not depend on the number of samples asked for either.
 
 With ``precision="bf16"`` the decoder's and the discriminator's passes run under bfloat16 autocast (faster
-where the hardware has bf16 instructions); the fixed blocks keep them as deterministic as in float32, and the 8-bit pixels differ
-from float32's by a few levels in some pixels (a trained Fashion-MNIST GVAE: 23% of pixels, at most 6 levels).
+where the hardware has bf16 instructions); the fixed blocks keep them as deterministic as in float32, and the
+8-bit pixels differ from float32's by a few levels in some pixels (a trained Fashion-MNIST GVAE: 23% of
+pixels, at most 6 levels).
 
 Filters (a candidate that fails one is replaced by the next attempt of the same index, so sample i stays a
 pure function of (checkpoint, seed, i) and the set can be resumed or extended):
