@@ -21,29 +21,28 @@ It prints the median images/s of each and the median, lowest and highest ratio e
 the CPU time per image, on one thread, of the forward pass and of writing (PNG-encoding and tar-writing the
 model's own 8-bit outputs), and the forward's share of their sum: when the bare forward already keeps every
 core busy, writing can only be done on the same cores, so end-to-end / bare cannot exceed that share.
-Last, the PNG encoding at gvae's zlib settings against Pillow's default (level 6) on the same images: CPU ms to encode,
-bytes, CPU ms to decode, per image.
+Last, the writing-bound rate: ``gvae generate`` with the decoder's output taken from a cache, as if a GPU
+decoded for free, so that only the writing (on this machine's cores) bounds it: what a GPU's generation at
+this resolution can reach per process. benchmarks/png_encoding.py compares PNG encoders and their settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import io
 import statistics
 import tempfile
 import time
-import zlib
 from pathlib import Path
+from unittest import mock
 
-import numpy as np
 import torch
-from PIL import Image
 
+import gvae
+import gvae.generation.producer
 import gvae.generation.run
 from gvae.config import recipe_from_dict
 from gvae.data import encode_png, write_shard
-from gvae.data.writer import PNG_COMPRESS_LEVEL, PNG_STRATEGY
 from gvae.generation import BLOCK
 from gvae.generation.producer import quantize
 from gvae.loading import in_inference_form
@@ -119,19 +118,14 @@ def cpu_ms_per_image(model: torch.nn.Module, out: Path, num: int) -> tuple[float
     return 1000 * forward, 1000 * (time.thread_time() - start) / num
 
 
-def png_cost(images: np.ndarray, level: int, strategy: int, repeats: int = 3) -> tuple[float, float, float]:
-    """Per image of ``images`` (uint8 [N, H, W, C]) at zlib ``level`` and ``strategy``: CPU ms to encode, bytes,
-    CPU ms to decode."""
-    start = time.thread_time()
-    for _ in range(repeats):
-        encoded = [encode_png(image, compress_level=level, strategy=strategy) for image in images]
-    encode = (time.thread_time() - start) / (repeats * len(images))
-    start = time.thread_time()
-    for _ in range(repeats):
-        for data in encoded:
-            Image.open(io.BytesIO(data)).load()
-    decode = (time.thread_time() - start) / (repeats * len(images))
-    return 1000 * encode, sum(map(len, encoded)) / len(encoded), 1000 * decode
+def writing_bound(checkpoint: Path, out: Path, num: int, **options) -> float:
+    """Images/s of :func:`end_to_end` with every decoder forward replaced by a slice of one batch decoded
+    beforehand (quantised and written like any other): the rate the writing alone allows."""
+    model = gvae.load(str(checkpoint), device=DEVICE, for_inference=True)
+    with torch.no_grad():
+        cached = model.decode(torch.randn(BLOCK, model.latent_dim, device=DEVICE))
+    with mock.patch.object(gvae.generation.producer, "forward_padded", lambda decode, z, *labels: cached[:len(z)]):
+        return end_to_end(checkpoint, out, num, **options)
 
 
 def main() -> None:
@@ -173,15 +167,11 @@ def main() -> None:
             print(f"ratio: bare forward {resolution} px, inference form / default form = "
                   f"{statistics.median(form):.2f} ({form[0]:.2f}-{form[-1]:.2f}); end-to-end / bare forward in "
                   f"the default form = {statistics.median(e2e) / statistics.median(bare_default):.2f}")
-            with torch.no_grad():
-                images = quantize(model.decode(torch.randn(BLOCK, model.latent_dim))).numpy()
-            ours = png_cost(images, PNG_COMPRESS_LEVEL, PNG_STRATEGY)
-            default = png_cost(images, 6, zlib.Z_DEFAULT_STRATEGY)
-            print(f"     PNG at gvae's zlib level {PNG_COMPRESS_LEVEL} with Z_RLE / Pillow's default (level 6, default "
-                  f"strategy): encode {ours[0]:.2f} / "
-                  f"{default[0]:.2f} CPU ms/img, {ours[1]:.0f} / {default[1]:.0f} bytes, decode {ours[2]:.2f} / "
-                  f"{default[2]:.2f} CPU ms/img", flush=True)
-
+            bound = statistics.median(writing_bound(root / "checkpoint", root / f"bound-{r}", num,
+                                                    precision=args.precision) for r in range(args.repeats))
+            print(f"     writing-bound (the decoder's output taken from a cache): {bound:.1f} images/s")
+            print(f"ratio: generate {resolution} px, writing-bound / end-to-end = {bound / statistics.median(e2e):.2f}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "train_step.py": ([], ["--steps", "3", "--batch", "8"]),
     "generate.py": ([], ["--num64", "256", "--num256", "32"]),
     "inference_form.py": ([], ["--rounds", "1"]),
+    "png_encoding.py": ([], ["--repeats", "1"]),
     "zero_memory.py": ([], []),
     "eval.py": ([], ["--fraction", "0.002", "--set-fraction", "0.05"]),
 }

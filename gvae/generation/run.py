@@ -3,8 +3,8 @@
 Under ``accelerate launch`` rank r of W writes the shards j with j % W == r; the ranks share nothing but the
 output directory and three barriers (after checking it, after preparing it, before the manifest). Every rank
 computes the realism threshold itself, from the same canonical batches, so no tensors are exchanged.
-Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones (zlib releases
-the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends the encoded samples to the shard in
+Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones (libpng
+encodes without the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends the encoded samples to the shard in
 index order.
 """
 
@@ -103,9 +103,9 @@ def _distribution() -> tuple[Any, torch.device]:
 def writer_threads(asked: int | None, device: torch.device) -> int:
     """PNG-encoding threads of this process: ``asked``, else 2 when decoding on the CPU (torch's threads already
     use every core for the forward), else this process's share of the CPU cores less one for its main thread,
-    at least 2. On a GPU the writing is what bounds the rate: a 1024 px RGB sample costs ~55 CPU ms to encode
-    (~4 at 256 px), so two threads would cap a process at ~36 images/s at 1024 px. Zlib releases the GIL while
-    it compresses, so encoding scales with threads; processes launched together on a node share its cores
+    at least 2. On a GPU the writing is what bounds the rate: a 1024 px RGB sample costs ~8 CPU ms to encode
+    (~0.7 at 256 px), so two threads would cap a process at ~250 images/s at 1024 px. libpng encodes without the
+    GIL, so encoding scales with threads; processes launched together on a node share its cores
     (``LOCAL_WORLD_SIZE``, set by ``accelerate launch`` and torchrun)."""
     if asked is not None:
         return asked
@@ -232,7 +232,7 @@ def _label_filter(config: GenerateConfig, model, device) -> tuple[LabelCheck | N
 
 
 # Samples per task handed to the encoding pool and the tar thread. A hand-off costs about 0.05 CPU ms (a future,
-# a queue, a wake-up), a sixth of what encoding and writing a 64 px sample cost; 16 a task makes it negligible
+# a queue, a wake-up), a quarter of what encoding and writing a 64 px sample cost; 16 a task makes it negligible
 # and still splits a batch of 64 over the pool's threads.
 ENCODE_CHUNK = 16
 
