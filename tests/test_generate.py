@@ -427,6 +427,20 @@ def test_a_non_finite_temperature_is_a_usage_error(run, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_quantize_refuses_any_non_finite_pixel_and_keeps_every_finite_one(bad, dtype):
+    from gvae.generation.producer import quantize
+
+    images = torch.rand(4, 3, 8, 8).to(dtype).contiguous(memory_format=torch.channels_last)
+    images[:, :, 0, 0] = torch.tensor([0.0, 1.0, -3e38 if dtype == torch.float32 else -1e38, 3e38])[:, None]
+    expected = (images.float() * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    assert torch.equal(quantize(images), expected)  # huge finite values clamp, they do not overflow the check
+    images[2, 1, 5, 6] = bad
+    with pytest.raises(GvaeError, match="non-finite"):
+        quantize(images)
+
+
 def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(run, tmp_path):
     """A diverged run: generate and eval say so instead of writing black images or NaN into results.json."""
     from safetensors.torch import load_file, save_file

@@ -90,7 +90,9 @@ class Memorization:
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """[B, C, H, W] in [0, 1] -> uint8 [B, H, W, C] on the CPU: what is written, and what filters judge."""
-    if not torch.isfinite(images).all():  # NaN would cast to black pixels and pass silently
+    # NaN would cast to black pixels and pass silently. A float64 sum is non-finite exactly when a pixel is (no
+    # finite float32 or bfloat16 can overflow it), and it reads the batch once without a boolean copy of it.
+    if not images.sum(dtype=torch.float64).isfinite():
         raise GvaeError("the model decoded non-finite pixel values (NaN or infinity); its weights or the "
                         "temperature are broken")
     return (images.float() * 255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
