@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 import gvae
 from gvae.cli import cli
@@ -75,6 +77,30 @@ def test_shards_split_n_that_is_not_a_multiple_of_the_shard_size(reference):
     assert sorted(sample_hashes(out)) == [f"{i:08d}" for i in range(70)]
     assert sorted(p.name for p in out.iterdir()) == ["dataset.json", "manifest.json", "train-000000.tar",
                                                       "train-000001.tar", "train-000002.tar"]
+
+
+def shard_pixel_sums(shard: Path) -> tuple[list[int], list[int]]:
+    """Per channel, the sum of the pixel values and of their squares over every PNG in ``shard``, read back."""
+    total, squares = 0, 0
+    with tarfile.open(shard) as tar:
+        for member in tar:
+            if member.name.endswith(".png"):
+                pixels = np.asarray(Image.open(tar.extractfile(member))).astype(np.int64)
+                pixels = pixels.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[-1])
+                total, squares = total + pixels.sum(0), squares + (pixels * pixels).sum(0)
+    return total.tolist(), squares.tolist()
+
+
+@pytest.mark.parametrize("options", [{}, {"min_realism": 0.5}], ids=["plain", "with-rejections"])
+def test_the_manifests_pixel_sums_are_those_of_the_written_images(run, tmp_path, options):
+    manifest = make(run, tmp_path / "set", **options)
+    assert options == {} or sum(s["rejected"]["realism"] for s in manifest["shards"]) > 0
+    for shard in manifest["shards"]:
+        assert (shard["pixel_sum"], shard["pixel_sq_sum"]) == shard_pixel_sums(tmp_path / "set" / shard["name"])
+    dataset = json.loads((tmp_path / "set" / "dataset.json").read_text())
+    images = load_images(str(tmp_path / "set"), split="train")[0].numpy()
+    assert dataset["pixel_mean"] == pytest.approx(images.mean(axis=(0, 2, 3)).tolist(), abs=2e-6)
+    assert dataset["pixel_std"] == pytest.approx(images.std(axis=(0, 2, 3)).tolist(), abs=2e-6)
 
 
 def test_manifest_records_the_checkpoint_and_a_sha256_per_shard(reference, run):
