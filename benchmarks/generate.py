@@ -75,16 +75,18 @@ def make_checkpoint(directory: Path, resolution: int) -> torch.nn.Module:
 @torch.no_grad()
 def bare_forward(model: torch.nn.Module, num: int, precision: str = "fp32") -> float:
     """Images/s of ``model.decode`` on batches of BLOCK latents on the model's device (one warm-up batch first),
-    under bfloat16 autocast with ``precision="bf16"`` as ``gvae generate --precision bf16`` decodes."""
+    under bfloat16 autocast with ``precision="bf16"`` as ``gvae generate --precision bf16`` decodes; ``num``
+    rounded to whole batches, at least one."""
+    batches = max(1, num // BLOCK)
     z = torch.randn(BLOCK, model.latent_dim, device=next(model.parameters()).device)
     with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         model.decode(z)
         synchronize()
         start = time.perf_counter()
-        for _ in range(num // BLOCK):
+        for _ in range(batches):
             model.decode(z)
         synchronize()
-    return num // BLOCK * BLOCK / (time.perf_counter() - start)
+    return batches * BLOCK / (time.perf_counter() - start)
 
 
 def end_to_end(checkpoint: Path, out: Path, num: int, run=gvae.generation.run, **options) -> float:
@@ -124,7 +126,11 @@ def writing_bound(checkpoint: Path, out: Path, num: int, **options) -> float:
     model = gvae.load(str(checkpoint), device=DEVICE, for_inference=True)
     with torch.no_grad():
         cached = model.decode(torch.randn(BLOCK, model.latent_dim, device=DEVICE))
-    with mock.patch.object(gvae.generation.producer, "forward_padded", lambda decode, z, *labels: cached[:len(z)]):
+
+    def from_cache(decode, z, *labels):
+        return cached[:len(z)]
+
+    with mock.patch.object(gvae.generation.producer, "forward_padded", from_cache):
         return end_to_end(checkpoint, out, num, **options)
 
 
@@ -170,8 +176,9 @@ def main() -> None:
             bound = statistics.median(writing_bound(root / "checkpoint", root / f"bound-{r}", num,
                                                     precision=args.precision) for r in range(args.repeats))
             print(f"     writing-bound (the decoder's output taken from a cache): {bound:.1f} images/s")
-            print(f"ratio: generate {resolution} px, writing-bound / end-to-end = {bound / statistics.median(e2e):.2f}",
-                  flush=True)
+            print(f"ratio: generate {resolution} px, writing-bound / end-to-end = "
+                  f"{bound / statistics.median(e2e):.2f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -47,7 +47,7 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def packed_images(config: PackConfig) -> list[np.ndarray]:
-    """The train split's pixels of a pack made with ``config``, as stored (uint8 or uint16, [H, W] or [H, W, 3])."""
+    """The train split's pixels of a pack made with ``config``, as stored: uint8 or uint16, [H, W] or [H, W, 3]."""
     pack(config)
     images = []
     for shard in sorted(Path(config.out).glob("train-*.tar")):
@@ -73,8 +73,8 @@ def kinds(root: Path, run: str | None) -> dict[str, list[np.ndarray]]:
     made["colour phantoms 64 px"] = packed_images(PackConfig(kind="colour-phantom", out=str(root / "colour"),
                                                              **common))
     if FMNIST.is_dir():
-        made["Fashion-MNIST 32 px"] = packed_images(PackConfig(str(FMNIST), "idx", str(root / "fmnist"), 32, num=64,
-                                                               val_fraction=0.0, progress=False))
+        fmnist = PackConfig(str(FMNIST), "idx", str(root / "fmnist"), 32, num=64, val_fraction=0.0, progress=False)
+        made["Fashion-MNIST 32 px"] = packed_images(fmnist)
     try:
         import pydicom.data
     except ImportError:
@@ -84,8 +84,8 @@ def kinds(root: Path, run: str | None) -> dict[str, list[np.ndarray]]:
         slices.mkdir()
         for name in ("CT_small.dcm", "MR_small.dcm"):
             (slices / name).write_bytes(Path(pydicom.data.get_testdata_file(name)).read_bytes())
-        made["CT and MR 16-bit 128 px"] = packed_images(PackConfig(str(slices), "dicom", str(root / "dicom"), 128,
-                                                                   bits=16, val_fraction=0.0, progress=False)) * 8
+        dicom = PackConfig(str(slices), "dicom", str(root / "dicom"), 128, bits=16, val_fraction=0.0, progress=False)
+        made["CT and MR 16-bit 128 px"] = packed_images(dicom) * 8  # 2 slices: repeated for steadier timings
     for resolution, num in ((64, 64), (256, 16), (1024, 2)):
         torch.manual_seed(0)
         model = make_checkpoint(root / f"untrained-{resolution}", resolution)
@@ -133,7 +133,8 @@ def cpu_ms(fn: Callable, items: list, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def measure(images: list[np.ndarray], encode: Callable[[np.ndarray], bytes], repeats: int) -> tuple[float, float, float]:
+def measure(images: list[np.ndarray], encode: Callable[[np.ndarray], bytes],
+            repeats: int) -> tuple[float, float, float]:
     """(encode CPU ms, bytes, decode CPU ms) per image; checks that every image decodes to its pixels."""
     encoded = [encode(image) for image in images]
     for image, data in zip(images, encoded, strict=True):

@@ -4,8 +4,8 @@ Under ``accelerate launch`` rank r of W writes the shards j with j % W == r; the
 output directory and three barriers (after checking it, after preparing it, before the manifest). Every rank
 computes the realism threshold itself, from the same canonical batches, so no tensors are exchanged.
 Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones (libpng
-encodes without the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends the encoded samples to the shard in
-index order.
+encodes without the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends the encoded samples
+to the shard in index order.
 """
 
 from __future__ import annotations
