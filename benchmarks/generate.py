@@ -170,9 +170,10 @@ def main() -> None:
                   f"{forward:>19.2f} {write:>17.2f} {forward / (forward + write):>14.2f}", flush=True)
             print(f"ratio: generate {resolution} px, end-to-end / bare forward = {statistics.median(ratios):.2f}")
             form = sorted(b / d for b, d in zip(bare, bare_default, strict=True))
-            print(f"ratio: bare forward {resolution} px, inference form / default form = "
-                  f"{statistics.median(form):.2f} ({form[0]:.2f}-{form[-1]:.2f}); end-to-end / bare forward in "
-                  f"the default form = {statistics.median(e2e) / statistics.median(bare_default):.2f}")
+            print(f"     bare forward, inference form / default form: {form[0]:.2f} to {form[-1]:.2f}")
+            print(f"ratio: bare forward {resolution} px, inference form / default form = {statistics.median(form):.2f}")
+            print(f"ratio: generate {resolution} px, end-to-end / bare forward in the default form = "
+                  f"{statistics.median(e2e) / statistics.median(bare_default):.2f}")
             bound = statistics.median(writing_bound(root / "checkpoint", root / f"bound-{r}", num,
                                                     precision=args.precision) for r in range(args.repeats))
             print(f"     writing-bound (the decoder's output taken from a cache): {bound:.1f} images/s")
