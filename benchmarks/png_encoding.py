@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import tarfile
 import tempfile
 import time
 import zlib
@@ -39,7 +38,8 @@ from PIL import Image
 
 from gvae.data import encode_png
 from gvae.data.pack import PackConfig, pack
-from gvae.data.reader import decode_image
+from gvae.data.reader import BadSampleCounter, decode_image, read_raw
+from gvae.data.spec import resolve_shards
 from gvae.data.writer import PNG_LEVEL, PNG_STRATEGY
 from gvae.generation.producer import quantize
 
@@ -49,14 +49,9 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist")
 def packed_images(config: PackConfig) -> list[np.ndarray]:
     """The train split's pixels of a pack made with ``config``, as stored: uint8 or uint16, [H, W] or [H, W, 3]."""
     pack(config)
-    images = []
-    for shard in sorted(Path(config.out).glob("train-*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                if member.name.endswith(".png"):
-                    pixels = decode_image({"png": tar.extractfile(member).read()})
-                    images.append(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
-    return images
+    counter = BadSampleCounter()
+    images = [decode_image(raw) for url in resolve_shards(config.out, "train") for raw in read_raw(url, counter)]
+    return [pixels[:, :, 0] if pixels.shape[2] == 1 else pixels for pixels in images]
 
 
 def model_output(model, num: int) -> list[np.ndarray]:
