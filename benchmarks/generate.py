@@ -21,9 +21,10 @@ It prints the median images/s of each and the median, lowest and highest ratio e
 the CPU time per image, on one thread, of the forward pass and of writing (PNG-encoding and tar-writing the
 model's own 8-bit outputs), and the forward's share of their sum: when the bare forward already keeps every
 core busy, writing can only be done on the same cores, so end-to-end / bare cannot exceed that share.
-Last, the writing-bound rate: ``gvae generate`` with the decoder's output taken from a cache, as if a GPU
-decoded for free, so that only the writing (on this machine's cores) bounds it: what a GPU's generation at
-this resolution can reach per process. benchmarks/png_encoding.py compares PNG encoders and their settings.
+Last, the writing-bound rate: ``gvae generate`` with the decoder's 8-bit output taken from a cache, as if a
+GPU decoded and quantised for free, so that only the writing (on this machine's cores) bounds it: what a GPU's
+generation at this resolution can reach per process; and the main thread's CPU time per image in that run,
+the thread that would feed the GPU. benchmarks/png_encoding.py compares PNG encoders and their settings.
 """
 
 from __future__ import annotations
@@ -120,18 +121,26 @@ def cpu_ms_per_image(model: torch.nn.Module, out: Path, num: int) -> tuple[float
     return 1000 * forward, 1000 * (time.thread_time() - start) / num
 
 
-def writing_bound(checkpoint: Path, out: Path, num: int, **options) -> float:
-    """Images/s of :func:`end_to_end` with every decoder forward replaced by a slice of one batch decoded
-    beforehand (quantised and written like any other): the rate the writing alone allows."""
+def writing_bound(checkpoint: Path, out: Path, num: int, **options) -> tuple[float, float]:
+    """Images/s of :func:`end_to_end` with every decoder forward and quantisation replaced by a slice of one
+    batch decoded and quantised beforehand: the rate the writing alone allows, as beside a GPU that decodes and
+    quantises for free; and the CPU ms per image of the main thread meanwhile, the thread that would feed the
+    GPU (1000 / it caps the images/s of one process)."""
     model = gvae.load(str(checkpoint), device=DEVICE, for_inference=True)
     with torch.no_grad():
-        cached = model.decode(torch.randn(BLOCK, model.latent_dim, device=DEVICE))
+        cached = quantize(model.decode(torch.randn(BLOCK, model.latent_dim, device=DEVICE)))
 
-    def from_cache(decode, z, *labels):
-        return cached[:len(z)]
+    def latents_as_output(decode, z, *labels):
+        return z
 
-    with mock.patch.object(gvae.generation.producer, "forward_padded", from_cache):
-        return end_to_end(checkpoint, out, num, **options)
+    def from_cache(images):
+        return cached[:len(images)]
+
+    with mock.patch.object(gvae.generation.producer, "forward_padded", latents_as_output), \
+            mock.patch.object(gvae.generation.producer, "quantize", from_cache):
+        start = time.thread_time()
+        rate = end_to_end(checkpoint, out, num, **options)
+        return rate, 1000 * (time.thread_time() - start) / num
 
 
 def main() -> None:
@@ -174,9 +183,11 @@ def main() -> None:
             print(f"ratio: bare forward {resolution} px, inference form / default form = {statistics.median(form):.2f}")
             print(f"ratio: generate {resolution} px, end-to-end / bare forward in the default form = "
                   f"{statistics.median(e2e) / statistics.median(bare_default):.2f}")
-            bound = statistics.median(writing_bound(root / "checkpoint", root / f"bound-{r}", num,
-                                                    precision=args.precision) for r in range(args.repeats))
-            print(f"     writing-bound (the decoder's output taken from a cache): {bound:.1f} images/s")
+            bounds = [writing_bound(root / "checkpoint", root / f"bound-{r}", num, precision=args.precision)
+                      for r in range(args.repeats)]
+            bound, main_ms = (statistics.median(values) for values in zip(*bounds, strict=True))
+            print(f"     writing-bound (decoded and quantised output from a cache): {bound:.1f} images/s; main "
+                  f"thread {main_ms:.3f} CPU ms/image")
             print(f"ratio: generate {resolution} px, writing-bound / end-to-end = "
                   f"{bound / statistics.median(e2e):.2f}", flush=True)
 

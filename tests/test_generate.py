@@ -103,6 +103,19 @@ def test_the_manifests_pixel_sums_are_those_of_the_written_images(run, tmp_path,
     assert dataset["pixel_std"] == pytest.approx(images.std(axis=(0, 2, 3)).tolist(), abs=2e-6)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pixel_sums_are_exact_for_channel_major_and_pixel_major_samples(channels):
+    from gvae.generation.run import _pixel_sums
+
+    batch = torch.randint(0, 256, (2, channels, 272, 256), generator=torch.Generator().manual_seed(0))
+    batch[1] = 255  # the largest squares: 272 * 256 * 255^2 overflows 32 bits, not 64
+    for pixels in batch.to(torch.uint8).permute(0, 2, 3, 1).numpy():  # channel-major views, as generate has them
+        expected = [pixels.astype(np.float64).sum((0, 1)), (pixels.astype(np.float64) ** 2).sum((0, 1))]
+        for layout in (pixels, np.ascontiguousarray(pixels)):
+            sums = _pixel_sums(layout)
+            assert sums.dtype == np.int64 and sums.tolist() == np.array(expected).astype(np.int64).tolist()
+
+
 def test_manifest_records_the_checkpoint_and_a_sha256_per_shard(reference, run):
     out, manifest = reference
     checkpoint = Path(gvae.load(run).checkpoint_path)

@@ -3,9 +3,9 @@
 Under ``accelerate launch`` rank r of W writes the shards j with j % W == r; the ranks share nothing but the
 output directory and three barriers (after checking it, after preparing it, before the manifest). Every rank
 computes the realism threshold itself, from the same canonical batches, so no tensors are exchanged.
-Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones (libpng
-encodes without the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends the encoded samples
-to the shard in index order.
+Per step, ``batch_size`` samples are decoded while a thread pool PNG-encodes the previous ones and sums their
+pixels (libpng and numpy run without the GIL), :data:`ENCODE_CHUNK` samples a task, and one more thread appends
+the encoded samples to the shard in index order.
 """
 
 from __future__ import annotations
@@ -237,8 +237,22 @@ def _label_filter(config: GenerateConfig, model, device) -> tuple[LabelCheck | N
 ENCODE_CHUNK = 16
 
 
-def _encode_all(samples: list[Sample]) -> list[bytes]:
-    return [encode_png(sample.pixels) for sample in samples]
+def _pixel_sums(pixels: np.ndarray) -> np.ndarray:
+    """int64 [2, C]: per channel, the exact sum and sum of squares of uint8 [H, W, C] ``pixels``. One channel at
+    a time, widened to int64 and squared-summed by np.dot: 2.6 CPU ms for a 1024 px RGB sample, where widening
+    all channels at once (24 MB, past the caches) and squaring took 7.7 (32 when the sample is HWC-contiguous)."""
+    sums = np.empty((2, pixels.shape[-1]), np.int64)
+    for c in range(pixels.shape[-1]):
+        plane = pixels[:, :, c].astype(np.int64).ravel()
+        sums[:, c] = plane.sum(), np.dot(plane, plane)
+    return sums
+
+
+def _encode_all(samples: list[Sample]) -> tuple[list[bytes], np.ndarray]:
+    """The PNGs of ``samples`` and the sum of their :func:`_pixel_sums`. Both run on the encoding pool (numpy
+    and libpng release the GIL), not on the main thread, which feeds the decoder: there the sums capped a GPU
+    process near 170 images/s at 1024 px (benchmarks/README.md)."""
+    return [encode_png(sample.pixels) for sample in samples], sum(_pixel_sums(sample.pixels) for sample in samples)
 
 
 def _to_sample(sample: Sample, png: bytes) -> dict[str, Any]:
@@ -259,26 +273,24 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
     per process the forward pass is not held up by tar headers and writes (about a tenth of a 64 px sample's
     cost).
     """
-    pixel_sum = np.zeros(producer.model.channels, np.int64)
-    pixel_sq_sum = np.zeros_like(pixel_sum)
+    pixel_sums = np.zeros((2, producer.model.channels), np.int64)  # added up on the tar thread
     rejected = dict.fromkeys(FILTERS, 0)
     labels: Counter[str] = Counter()
     written: deque[Future] = deque()  # one per chunk of samples, done once they are in the tar
     pending = 2 * math.ceil(batch_size / ENCODE_CHUNK)  # chunks in flight: two batches' worth
     writer = out.open_shard(j)
 
-    def append(samples: list[Sample], pngs: Future) -> None:
-        for sample, png in zip(samples, pngs.result(), strict=True):
+    def append(samples: list[Sample], encoded: Future) -> None:
+        pngs, sums = encoded.result()
+        for sample, png in zip(samples, pngs, strict=True):
             writer.write(_to_sample(sample, png))
+        np.add(pixel_sums, sums, out=pixel_sums)
 
     tar = ThreadPoolExecutor(1, thread_name_prefix="gvae-tar")
     try:
         for first in range(start, stop, batch_size):
             samples = producer.samples(first, min(first + batch_size, stop))
             for sample in samples:
-                wide = sample.pixels.reshape(-1, sample.pixels.shape[-1]).astype(np.int64)
-                pixel_sum += wide.sum(0)
-                pixel_sq_sum += (wide * wide).sum(0)
                 for name in FILTERS:
                     rejected[name] += sample.rejected[name]
                 if sample.label is not None:
@@ -289,9 +301,9 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
             while written and (len(written) > pending or written[0].done()):
                 written.popleft().result()  # raises what the encoder or the tar write raised
             bar.update(len(samples))
-        stats = {"count": stop - start, "pixel_sum": pixel_sum.tolist(), "pixel_sq_sum": pixel_sq_sum.tolist(),
-                 "rejected": rejected, "label_counts": dict(sorted(labels.items(), key=lambda item: int(item[0])))}
-        closed = tar.submit(_close_shard, out, j, writer, list(written), stats)
+        stats = {"count": stop - start, "rejected": rejected,
+                 "label_counts": dict(sorted(labels.items(), key=lambda item: int(item[0])))}
+        closed = tar.submit(_close_shard, out, j, writer, list(written), stats, pixel_sums)
         tar.shutdown(wait=False)  # its thread runs what is queued, then ends
         return closed
     except BaseException:
@@ -300,9 +312,11 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
         raise
 
 
-def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: dict[str, Any]) -> None:
-    """On shard j's tar thread, after its last sample: rename it into place and record it, or discard it if
-    any of its samples failed to encode or write (``written``: their appends, already run on this thread)."""
+def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: dict[str, Any],
+                 pixel_sums: np.ndarray) -> None:
+    """On shard j's tar thread, after its last sample: rename it into place and record it with its pixel sums
+    (complete once every append has run on this thread), or discard it if any of its samples failed to encode
+    or write (``written``: their appends)."""
     try:
         for future in written:
             future.result()
@@ -310,7 +324,9 @@ def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: d
     except BaseException:
         writer.abort()
         raise
-    out.record(j, stats)
+    out.record(j, {"count": stats["count"], "pixel_sum": pixel_sums[0].tolist(),
+                   "pixel_sq_sum": pixel_sums[1].tolist(), "rejected": stats["rejected"],
+                   "label_counts": stats["label_counts"]})
 
 
 def _label_totals(shards: list[dict[str, Any]]) -> dict[int, int]:
