@@ -254,6 +254,8 @@ def test_rerun_after_a_kill_keeps_finished_shards_and_equals_an_uninterrupted_ru
     assert (out / ".train-000002.tar.partial").is_file() and not (out / "manifest.json").exists()
     finished = {name: stat for name, stat in listing(out).items() if name in ("train-000000.tar", "train-000001.tar")}
     assert len(finished) == 2
+    record = out / ".generate" / "train-000000.tar.json"  # as an older gvae wrote it, without the sha256
+    record.write_text(json.dumps({k: v for k, v in json.loads(record.read_text()).items() if k != "sha256"}))
     result = CliRunner().invoke(cli, ["generate", str(run), "--num", "70", "--shard-size", "30", "--out", str(out),
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -516,6 +518,10 @@ def test_imagefolder_of_an_unconditional_model_is_one_unlabelled_folder(referenc
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["unlabelled"]
     hashes = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "unlabelled").iterdir()}
     assert hashes == sample_hashes(reference[0])
+    for shard in manifest["shards"]:  # taken while writing; here from the files, "<sha256>  <path>" sorted
+        files = [shard["name"], *(json.loads(line)["file"] for line in (out / shard["name"]).read_text().splitlines())]
+        listing_text = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n" for f in sorted(files))
+        assert shard["sha256"] == hashlib.sha256(listing_text.encode()).hexdigest()
 
 
 def test_imagefolder_from_data_uses_the_source_label_names(run, data, tmp_path):

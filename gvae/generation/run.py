@@ -320,11 +320,11 @@ def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: d
     try:
         for future in written:
             future.result()
-        writer.close()
+        closed = writer.close()
     except BaseException:
         writer.abort()
         raise
-    out.record(j, {"count": stats["count"], "pixel_sum": pixel_sums[0].tolist(),
+    out.record(j, {"count": stats["count"], "sha256": closed["sha256"], "pixel_sum": pixel_sums[0].tolist(),
                    "pixel_sq_sum": pixel_sums[1].tolist(), "rejected": stats["rejected"],
                    "label_counts": stats["label_counts"]})
 

@@ -11,11 +11,12 @@ Layout (shard j holds samples [j * S, min((j + 1) * S, N)), keys are the 8-digit
     .generate/                  while a run is unfinished: identity.json and one record per finished shard
 
 A shard is written under a temporary name (``.train-000000.tar.partial``, ``.000000.partial/``) and renamed
-into place when complete; its record (count, bytes, exact pixel sums, filter rejections) is written after the
-rename, so a shard with a record is complete. A rerun keeps every shard whose record matches the count it
-should have and rewrites the others. When the run ends, rank 0 writes the manifest (sha256 from the files,
-records moved into it) and removes ``.generate/``; a later run that extends the set turns the manifest back
-into records first. A folder's sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n"
+into place when complete; its record (count, bytes, sha256, exact pixel sums, filter rejections) is written
+after the rename, so a shard with a record is complete. The sha256 is taken as the shard is written (a tar's
+bytes as they stream out; a folder's files as they are written), by the rank that writes it, so the manifest
+needs no second read of the set. A rerun keeps every shard whose record matches the count it should have and
+rewrites the others. When the run ends, rank 0 writes the manifest (the records moved into it) and removes
+``.generate/``; a later run that extends the set turns the manifest back into records first. A folder's sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n"
 per file, sorted by name; an imagefolder shard's sha256 is that of the same kind of listing of its .jsonl
 and its images (named by their path below OUT).
 
@@ -38,7 +39,7 @@ from typing import Any
 from gvae.data.dataset_info import DATASET_INFO, write_dataset_info
 from gvae.data.writer import PARTIAL_SUFFIX, AtomicShardWriter
 from gvae.errors import GvaeError
-from gvae.fileio import read_json, sha256_file, write_json_atomic, write_text_atomic
+from gvae.fileio import read_json, sha256_file, write_bytes_atomic, write_json_atomic
 
 STATE_DIR = ".generate"
 MANIFEST = "manifest.json"
@@ -76,15 +77,21 @@ def _listed_files(listing: Path) -> list[str]:
     return [json.loads(line)["file"] for line in listing.read_text().splitlines() if line]
 
 
+def _listing_sha256(digests: dict[str, str]) -> str:
+    """The sha256 of a folder shard: that of its listing, "<file sha256>  <name>\\n" per file sorted by name."""
+    listing = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
 def sha256_of_shard(path: Path) -> str:
+    """The sha256 of a shard, read from its files (see the module docstring for a folder's)."""
     if path.suffix == ".jsonl":
-        files = sorted([(path.name, path), *((rel, path.parent / rel) for rel in _listed_files(path))])
+        files = {path.name: path, **{rel: path.parent / rel for rel in _listed_files(path)}}
     elif path.is_dir():
-        files = sorted((p.name, p) for p in path.iterdir())
+        files = {p.name: p for p in path.iterdir()}
     else:
         return sha256_file(path)
-    listing = "".join(f"{sha256_file(p)}  {name}\n" for name, p in files)
-    return hashlib.sha256(listing.encode()).hexdigest()
+    return _listing_sha256({name: sha256_file(file) for name, file in files.items()})
 
 
 def _matcher(fmt: str, suffix: str = "") -> re.Pattern:
@@ -115,17 +122,24 @@ class PngShardWriter:
         _remove(self.partial)
         self.partial.mkdir()
         self.lines: list[str] = []
+        self.digests: dict[str, str] = {}  # file name -> sha256 of what was written
 
     def write(self, sample: dict[str, Any]) -> None:
-        (self.partial / f"{sample['__key__']}.png").write_bytes(sample["png"])
+        name = f"{sample['__key__']}.png"
+        (self.partial / name).write_bytes(sample["png"])
+        self.digests[name] = hashlib.sha256(sample["png"]).hexdigest()
         entry = {k: sample[k] for k in ("__key__", "cls", "json") if k in sample}
         self.lines.append(json.dumps(entry, sort_keys=True) + "\n")
 
-    def close(self) -> None:
-        (self.partial / "samples.jsonl").write_text("".join(self.lines))
+    def close(self) -> dict[str, Any]:
+        """Put the shard in place; returns ``{"count", "sha256"}`` like :class:`AtomicShardWriter`."""
+        listing = "".join(self.lines).encode()
+        (self.partial / "samples.jsonl").write_bytes(listing)
+        self.digests["samples.jsonl"] = hashlib.sha256(listing).hexdigest()
         if self.path.exists():  # an outdated version of this shard (a run with another N)
             _remove(self.path)
         os.replace(self.partial, self.path)
+        return {"count": len(self.lines), "sha256": _listing_sha256(self.digests)}
 
     def abort(self) -> None:
         _remove(self.partial)
@@ -141,25 +155,29 @@ class ImageFolderShardWriter:
         _remove(self.partial)
         self.partial.mkdir()
         self.lines: list[str] = []
-        self.files: list[str] = []
+        self.digests: dict[str, str] = {}  # image path below OUT -> sha256 of what was written
 
     def write(self, sample: dict[str, Any]) -> None:
         rel = f"{class_folder(sample['json'].get('class', UNLABELLED))}/{sample['__key__']}.png"
         (self.partial / rel).parent.mkdir(exist_ok=True)
         (self.partial / rel).write_bytes(sample["png"])
-        self.files.append(rel)
+        self.digests[rel] = hashlib.sha256(sample["png"]).hexdigest()
         entry = {"file": rel, **{k: sample[k] for k in ("__key__", "cls", "json") if k in sample}}
         self.lines.append(json.dumps(entry, sort_keys=True) + "\n")
 
-    def close(self) -> None:
+    def close(self) -> dict[str, Any]:
+        """Put the shard in place; returns ``{"count", "sha256"}`` like :class:`AtomicShardWriter`."""
         previous = _listed_files(self.path)
-        for rel in self.files:
+        for rel in self.digests:
             (self.out / rel).parent.mkdir(exist_ok=True)
             os.replace(self.partial / rel, self.out / rel)
-        for rel in set(previous) - set(self.files):
+        for rel in set(previous) - set(self.digests):
             (self.out / rel).unlink(missing_ok=True)
-        write_text_atomic(self.path, "".join(self.lines))
+        listing = "".join(self.lines).encode()
+        write_bytes_atomic(self.path, listing)
         shutil.rmtree(self.partial)
+        digests = {**self.digests, self.path.name: hashlib.sha256(listing).hexdigest()}
+        return {"count": len(self.lines), "sha256": _listing_sha256(digests)}
 
     def abort(self) -> None:
         _remove(self.partial)
@@ -233,8 +251,7 @@ class OutputDir:
         self.state.mkdir(exist_ok=True)
         if (self.out / MANIFEST).is_file():
             for entry in read_json(self.out / MANIFEST, "manifest")["shards"]:
-                record = {k: v for k, v in entry.items() if k != "sha256"}
-                record["bytes"] = size_of(self.out / entry["name"])
+                record = {**entry, "bytes": size_of(self.out / entry["name"])}
                 write_json_atomic(self.state / f"{entry['name']}.json", record)
         write_json_atomic(self.state / "identity.json", self.identity)
         for name in (MANIFEST, DATASET_INFO):
@@ -263,7 +280,7 @@ class OutputDir:
         return writers[self.fmt](path)
 
     def record(self, j: int, stats: dict[str, Any]) -> None:
-        """Mark shard j complete (after its rename), with its sample count, pixel sums and rejections."""
+        """Mark shard j complete (after its rename), with its sample count, sha256, pixel sums and rejections."""
         name = numbered_shard(self.fmt, j)
         write_json_atomic(self.state / f"{name}.json", {"name": name, **stats, "bytes": size_of(self.out / name)})
 
@@ -274,8 +291,8 @@ class OutputDir:
             name = numbered_shard(self.fmt, j)
             record = read_json(self.state / f"{name}.json", "shard record")
             del record["bytes"], record["name"]
-            shards.append({"name": name, "count": record.pop("count"), "sha256": sha256_of_shard(self.out / name),
-                           **record})
+            sha256 = record.pop("sha256", None) or sha256_of_shard(self.out / name)  # an older gvae's records lack it
+            shards.append({"name": name, "count": record.pop("count"), "sha256": sha256, **record})
         return shards
 
     def publish(self, manifest: dict[str, Any], dataset: dict[str, Any] | None) -> None:
