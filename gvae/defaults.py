@@ -13,6 +13,9 @@ GENERATE_BLOCK = 64  # sample indices per group, and source images per encoder p
 GENERATE_BATCH_SIZE = 64  # images decoded per step while the previous step's are PNG-encoded
 GENERATE_SHARD_SIZE = 1000  # images per shard (per folder for --format png)
 REALISM_CALIBRATION = 1024  # candidates whose discriminator logits set the --min-realism threshold
+GENERATE_FORMATS = ("wds", "png", "imagefolder")  # --format
+GENERATE_PRECISIONS = ("fp32", "bf16")  # --precision, of the decoder's and the discriminator's passes
+CLASS_BALANCES = ("data", "uniform")  # --class-balance: the training set's class frequencies, or equal
 
 # gvae eval: the protocol
 EVAL_NUM_SAMPLES = 1000  # images drawn from the model for the sample metrics

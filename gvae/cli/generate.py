@@ -12,7 +12,7 @@ from gvae.cli.types import FiniteFloatRange
               help="Images to generate. Required, except with --from-data [default there: every variation].")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output directory: new, empty, or holding an earlier (partial) run of the same set.")
-@click.option("--format", "fmt", type=click.Choice(["wds", "png", "imagefolder"]), default="wds", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(defaults.GENERATE_FORMATS), default="wds", show_default=True,
               help="wds: WebDataset shards + dataset.json (trainable with data.train=OUT); png: folders of PNGs; "
                    "imagefolder: OUT/<class name>/<index>.png (torchvision ImageFolder; 'unlabelled' without "
                    "classes).")
@@ -47,13 +47,13 @@ from gvae.cli.types import FiniteFloatRange
                    "It keeps the samples it finds easy: judge the set with another classifier.")
 @click.option("--class", "classes", multiple=True, metavar="NAME_OR_INDEX",
               help="Conditional models: generate only this class (a name or an index; repeat for several).")
-@click.option("--class-balance", type=click.Choice(["data", "uniform"]), default=None,
+@click.option("--class-balance", type=click.Choice(defaults.CLASS_BALANCES), default=None,
               help="Conditional models: draw classes with the training set's frequencies (data) or equally "
                    "often (uniform). [default: data]")
 @click.option("--writer-threads", type=click.IntRange(1), default=None,
               help="PNG-encoding threads per process. [default: 2 on a CPU; on a GPU the process's share of the "
                    "node's cores less one]")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(defaults.GENERATE_PRECISIONS), default="fp32", show_default=True,
               help="bf16: the decoder (and, with --min-realism, the discriminator) run under bfloat16 autocast, "
                    "faster on GPUs and CPUs with bf16 instructions (AVX-512 BF16, AMX), maybe slower elsewhere. A "
                    "pixel can differ from fp32's by a few grey levels; the set is as deterministic as in fp32, and "

@@ -18,12 +18,12 @@ from __future__ import annotations
 import bisect
 import itertools
 
+from gvae.defaults import CLASS_BALANCES
 from gvae.errors import GvaeError
 from gvae.generation.latents import PriorLatents
 from gvae.seeding import splitmix_seed
 
 LABEL_DRAW = -1  # the "attempt" slot of the label's seed: candidates use attempts 0, 1, ...
-BALANCES = ("data", "uniform")
 
 
 class ClassDraw:
@@ -76,8 +76,8 @@ def class_weights(class_names: list[str], class_counts: list[int], chosen: tuple
             raise GvaeError("--class-balance: this model is unconditional (no classes); drop --class-balance")
         return None
     balance = balance or "data"
-    if balance not in BALANCES:
-        raise GvaeError(f"--class-balance: got {balance!r}; choose {' or '.join(BALANCES)}")
+    if balance not in CLASS_BALANCES:
+        raise GvaeError(f"--class-balance: got {balance!r}; choose {' or '.join(CLASS_BALANCES)}")
     allowed = {class_index(c, class_names) for c in chosen} if chosen else set(range(len(class_names)))
     if balance == "uniform":
         return [1.0 if k in allowed else 0.0 for k in range(len(class_names))]

@@ -27,13 +27,13 @@ from tqdm import tqdm
 from gvae import __version__, temperature_choice
 from gvae.data import encode_png, load_images
 from gvae.data.dataset_info import dataset_info, label_counts
-from gvae.defaults import GENERATE_BATCH_SIZE, GENERATE_SHARD_SIZE
+from gvae.defaults import GENERATE_BATCH_SIZE, GENERATE_FORMATS, GENERATE_PRECISIONS, GENERATE_SHARD_SIZE
 from gvae.errors import GvaeError
 from gvae.fileio import sha256_file
 from gvae.generation.classes import prior_latents
 from gvae.generation.latents import BLOCK, PosteriorLatents, SourceImages
 from gvae.generation.producer import CALIBRATION_SIZE, FILTERS, LabelCheck, Memorization, Producer, Sample
-from gvae.generation.store import FORMATS, MANIFEST, PRECISIONS, OutputDir
+from gvae.generation.store import MANIFEST, OutputDir
 from gvae.loading import LoadedModel, in_inference_form, load_trained
 from gvae.metrics.features import load_classifier
 
@@ -72,10 +72,10 @@ def _validate(c: GenerateConfig) -> None:
         raise GvaeError("--num is required (how many images to generate), unless --from-data is given")
     if c.num is not None and c.num < 1:
         raise GvaeError(f"--num: got {c.num}; ask for at least 1 image")
-    if c.fmt not in FORMATS:
-        raise GvaeError(f"--format: got {c.fmt!r}; choose {', '.join(FORMATS)}")
-    if c.precision not in PRECISIONS:
-        raise GvaeError(f"--precision: got {c.precision!r}; choose {', '.join(PRECISIONS)}")
+    if c.fmt not in GENERATE_FORMATS:
+        raise GvaeError(f"--format: got {c.fmt!r}; choose {', '.join(GENERATE_FORMATS)}")
+    if c.precision not in GENERATE_PRECISIONS:
+        raise GvaeError(f"--precision: got {c.precision!r}; choose {', '.join(GENERATE_PRECISIONS)}")
     if min(c.shard_size, c.batch_size, c.variations, 1 if c.writer_threads is None else c.writer_threads) < 1:
         raise GvaeError("--shard-size, --batch-size, --variations and --writer-threads must be at least 1")
     if (c.classes or c.class_balance is not None) and c.from_data is not None:

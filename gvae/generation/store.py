@@ -48,8 +48,6 @@ _OWN_FILES = {MANIFEST, DATASET_INFO, STATE_DIR, *(f".{name}{PARTIAL_SUFFIX}" fo
 IDENTITY_KEYS = ("checkpoint_sha256", "ema", "seed", "temperature", "format", "shard_size", "block",
                  "from_data", "filters", "labels", "precision")  # what makes two runs the same set (filters: settings)
 ADDED_KEYS = {"precision": "fp32"}  # identity keys added since sets were first made, with their value in those sets
-FORMATS = ("wds", "png", "imagefolder")
-PRECISIONS = ("fp32", "bf16")  # of the decoder's and the discriminator's passes (gvae generate --precision)
 UNLABELLED = "unlabelled"  # the imagefolder class folder of samples without a class name
 
 
