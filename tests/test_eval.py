@@ -185,6 +185,21 @@ def test_an_evaluation_that_would_not_fit_in_memory_is_refused_before_drawing(mo
     assert result.exit_code == 1 and "holds up to 0.0296 GiB" in result.output and "--max-memory 0.01 GiB" in result.output
 
 
+@pytest.mark.parametrize(("metrics", "held"), [("fid", "0.0105 GiB of images in memory (11,000 images"), ("recon", None)])
+def test_the_memory_bound_counts_only_the_images_the_metrics_read(monkeypatch, tmp_path, model, metrics, held):
+    """fid reads 1,000 samples and 10,000 held-out images (0.0105 GiB of 1x16x16 float32), no training images;
+    recon only the held-out ones (0.0095 GiB), which fit in 0.01 GiB and are read."""
+    def load_images(*args, **kwargs):
+        raise GvaeError("images were read")
+
+    serve(monkeypatch, model)
+    monkeypatch.setattr(ev, "load_images", load_images)
+    result = CliRunner().invoke(cli, ["eval", "runs/x", "--data", "d", "--metrics", metrics, "--max-memory", "0.01",
+                                      "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    assert (f"holds up to {held}" if held else "images were read") in result.output, result.output
+
+
 class BrightnessClassifier(nn.Module):
     """Class 1 for images whose mean is at least 0.5, class 0 otherwise: a classifier with a known answer."""
 

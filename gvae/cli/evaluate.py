@@ -135,8 +135,9 @@ Distributed (each process a share of the work, identical results; utility runs o
               help="Random sample pairs averaged for msssim.")
 @utility_options("utility-")
 @click.option("--max-memory", type=FiniteFloatRange(0, min_open=True), default=32.0, show_default=True,
-              metavar="GIB", help="Refuse an evaluation whose images (samples, held-out and training images, "
-                                  "float32, held at once by the first process) would need more GiB than this.")
+              metavar="GIB", help="Refuse an evaluation whose images (held-out images, and the samples and training "
+                                  "images where the metrics read them; float32, held at once by the first "
+                                  "process) would need more GiB than this.")
 @click.option("--out", type=click.Path(dir_okay=False), default="results.json", show_default=True,
               help="Where results.json goes.")
 def run(source: str, data: str, metrics: str, num_samples: int, iwae_k: int, seed: int, temperature: float | str,

@@ -244,12 +244,15 @@ def _too_few_images(names: list[str], real: int, samples: int) -> dict[str, str]
     return reasons
 
 
-def check_memory(protocol: Protocol, model, max_gib: float) -> None:
+def check_memory(protocol: Protocol, model, max_gib: float, names: list[str]) -> None:
     """Refuse, before anything is drawn, an evaluation whose images would not fit in ``max_gib`` GiB: rank 0
-    holds the generated, held-out and training images at once as float32 (10,000 samples of 1024 px RGB are
-    ~126 GB). The count is an upper bound: fewer held-out or training images may exist than asked for."""
+    holds the held-out images and, where the metrics ``names`` read them, the generated and training images at
+    once as float32 (10,000 samples of 1024 px RGB are ~126 GB). The count is an upper bound: fewer held-out or
+    training images may exist than asked for."""
+    chosen = [METRICS[name] for name in names]
     per_image = 4 * model.channels * model.resolution ** 2
-    images = protocol.num_samples + protocol.num_real + protocol.num_train
+    images = (protocol.num_real + protocol.num_samples * any(m.min_generated for m in chosen)
+              + protocol.num_train * any(m.needs_train for m in chosen))
     need = images * per_image / 2 ** 30
     if need > max_gib:
         raise GvaeError(f"this evaluation holds up to {need:.3g} GiB of images in memory ({images:,} images of "
@@ -278,7 +281,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     sampling = replace(protocol, temperature=temperature_choice.resolve(protocol.temperature, loaded))
     utility = sampling.utility_settings() if "utility" in names else None
     model = in_inference_form(loaded.model)
-    check_memory(protocol, model, max_memory_gib)
+    check_memory(protocol, model, max_memory_gib, names)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:
         skipped.update(_too_few_images(names, len(real), protocol.num_samples))
