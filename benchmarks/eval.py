@@ -75,6 +75,8 @@ def main() -> None:
         for name, metric in METRICS.items():
             if metric.per_image or not metric.in_all:  # utility trains classifiers: eval/utility_fmnist.sh
                 continue
+            if metric.needs_conditional and not getattr(model, "num_classes", 0):  # the suite's model is not
+                continue
             inputs = EvalInputs(images["gen"], images["real"], images["train"], {}, seed=0, iwae_k=proto.iwae_k,
                                 dims=math.prod(shape), features=resolve_features(weights),
                                 fidelity=(name,) if metric.needs_features else ())

@@ -12,7 +12,13 @@ from gvae import loading as ckpt
 from gvae.config import LossConfig
 from gvae.models import AEOutput
 from gvae.models.losses import discriminator_loss
-from gvae.train.diagnostics import active_units, aggregate_posterior, last_weight, term_gradient_norms
+from gvae.train.diagnostics import (
+    active_units,
+    aggregate_posterior,
+    generator_label_share,
+    last_weight,
+    term_gradient_norms,
+)
 from gvae.train.loop import train
 from tests.test_models import narrow_model
 from tests.train_helpers import phantom_data, tiny_recipe
@@ -108,19 +114,32 @@ def test_the_last_layer_is_the_one_that_outputs_pixels_or_codes(kind, generator_
     assert last_weight(ae.encoder) is encoder_out(ae).weight
 
 
+def test_the_label_share_of_a_generator_whose_label_embedding_is_zero_is_zero_and_its_mode_is_kept():
+    model = narrow_model("gvae", conditional=True, class_names=["a", "b", "c"])
+    ae = model.ae.train()
+    assert 0 < generator_label_share(ae, model.latent_dim, step=5) < 1 and ae.training  # an untrained one: both
+    with torch.no_grad():
+        ae.generator.embed.weight.zero_()  # every label now gives the generator the same input
+    assert generator_label_share(ae, model.latent_dim, step=5) == 0.0 and ae.training
+    ae.eval()
+    assert generator_label_share(ae, model.latent_dim, step=5) == 0.0 and not ae.training
+
+
 def metric_lines(run) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("kind", ["gvae", "vaegan"])
-def test_diagnostics_leave_the_training_step_bit_identical(tmp_path, data, kind):
+@pytest.mark.parametrize(("kind", "conditional"), [("gvae", False), ("vaegan", False), ("gvae", True)])
+def test_diagnostics_leave_the_training_step_bit_identical(tmp_path, data, kind, conditional):
     runs = {}
     for on in (True, False):
         recipe = tiny_recipe(tmp_path, data, kind, [f"log.diagnostics={str(on).lower()}", "train.max_steps=3",
-                                                    "train.grad_accum=2"])
+                                                    "train.grad_accum=2", f"model.conditional={str(conditional).lower()}"])
         runs[on] = tmp_path / f"run-{on}"
         train(recipe, runs[on], progress=False)
-    assert {"gnorm_nll", "gnorm_adv", "gnorm_enc_kl", "active_units", "agg_kl"} <= set(metric_lines(runs[True])[-1])
+    logged = metric_lines(runs[True])[-1]
+    assert {"gnorm_nll", "gnorm_adv", "gnorm_enc_kl", "active_units", "agg_kl"} <= set(logged)
+    assert ("label_share" in logged) == conditional and 0 <= logged.get("label_share", 0) <= 1
     assert "gnorm_nll" not in metric_lines(runs[False])[-1]
     for name in (ckpt.WEIGHTS, ckpt.EMA_WEIGHTS):
         on, off = (load_file(str(runs[flag] / "checkpoints/step-00000003" / name)) for flag in (True, False))

@@ -71,7 +71,8 @@ def features(tmp_path_factory):
 @pytest.fixture(scope="module")
 def results(model, real, features):
     train = model.sample(200, generator=torch.Generator().manual_seed(7))
-    return ev.evaluate(model, real, train, ev.parse_metrics("all"), num_samples=100, iwae_k=8, seed=0,
+    unconditional = [name for name in ev.parse_metrics("all") if not ev.METRICS[name].needs_conditional]
+    return ev.evaluate(model, real, train, unconditional, num_samples=100, iwae_k=8, seed=0,
                        features=features, msssim_pairs=50)
 
 
@@ -161,6 +162,7 @@ def test_default_metrics_on_a_small_held_out_set_compute_what_they_can(monkeypat
     results = ev.run_evaluation("runs/x", ev.Protocol(data="d", num_samples=30, iwae_k=2, msssim_pairs=20,
                                                       train_data="t"))
     assert results["skipped"]["memorization"] == "needs at least 100 held-out images, the data has 40"
+    assert results["skipped"]["label_share"] == "needs a class-conditional model"
     assert {"mmd2", "elbo", "recon_mse"} <= set(results["metrics"])
 
 
@@ -242,6 +244,49 @@ def test_the_classes_metric_refuses_inception_features(model, real, tmp_path):
     with pytest.raises(GvaeError, match="not a classifier of the data's classes"):
         ev.evaluate(model, real, None, ["classes"], num_samples=10, iwae_k=1, seed=0,
                     features=Features(INCEPTION_NAME, str(tmp_path / "inception.pth")))
+
+
+class Additive(nn.Module):
+    """A conditional decoder G(z, y) = [a * z, b * onehot(y)] (a flat "image"): its label share has a closed form."""
+
+    kind, latent_dim, resolution, channels, num_classes = "additive", LATENT, RES, 1, 3
+
+    def __init__(self, a: float, b: float):
+        super().__init__()
+        self.a, self.b = a, b
+        self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)  # places it on a device
+
+    def decode(self, z, labels):
+        return torch.cat([self.a * z, self.b * nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], 1)
+
+    def sample(self, n, generator=None, temperature=1.0, labels=None):
+        return self.decode(temperature * torch.randn(n, LATENT, generator=generator), labels)
+
+
+@pytest.mark.parametrize(("a", "b"), [(1.0, 0.0), (0.0, 2.0), (1.0, 0.5), (0.0, 0.0)])
+def test_the_label_share_of_an_additive_decoder_is_its_closed_form(a, b):
+    """Changing the label moves b * (e_y - e_y'), squared 2 b^2, for every sample; changing the latent to the
+    next sample's moves a * (z_i - z_{i+1}): share = 2 b^2 / (2 b^2 + a^2 mean |z_i - z_{i+1}|^2)."""
+    from gvae.metrics.classes import label_share
+
+    g = torch.Generator().manual_seed(0)
+    z, labels = torch.randn(50, LATENT, generator=g), torch.randint(3, (50,), generator=g)
+    latent_part = a ** 2 * float(sum((z[i] - z[(i + 1) % 50]).square().sum() for i in range(50))) / 50
+    expected = 2 * b ** 2 / (2 * b ** 2 + latent_part) if a or b else 0.0
+    share = label_share(Additive(a, b).decode, z, labels, 3, g, batch_size=7)
+    assert share == pytest.approx(expected, rel=1e-6)  # the decoder's float32
+    assert (share == 0) == (b == 0) and (share == 1) == (a == 0 and b != 0)
+    with pytest.raises(ValueError, match="2 or more classes"):
+        label_share(Additive(a, b).decode, z, labels, 1, g)
+
+
+def test_the_label_share_metric_is_for_conditional_models(model, real):
+    labels = torch.zeros(len(real), dtype=torch.int64)
+    entry = ev.evaluate(Additive(0.0, 1.0), real, None, ["label_share"], num_samples=40, iwae_k=1, seed=0,
+                        real_labels=labels, temperature=0.7)["label_share"]
+    assert entry["value"] == 1.0 and entry["n"] == 40 and entry["temperature"] == 0.7 and entry["better"] == "higher"
+    with pytest.raises(GvaeError, match="label_share needs a class-conditional model"):
+        ev.evaluate(model, real, None, ["label_share"], num_samples=40, iwae_k=1, seed=0)
 
 
 class LabelledBrightness(nn.Module):

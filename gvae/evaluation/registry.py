@@ -52,6 +52,7 @@ class EvalInputs:
     class_names: tuple[str, ...] | None = None
     utility: UtilitySettings | None = None
     generated_labels: torch.Tensor | None = None  # int64 [N]: the labels a conditional model's samples were drawn with
+    temperature: float = 1.0  # the prior samples' temperature
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Metric:
     needs_train: bool = False
     needs_features: bool = False  # a torch-fidelity feature network (all such metrics are computed together)
     needs_classifier: bool = False  # a classifier of the data's classes: --feature-weights of train-features
+    needs_conditional: bool = False  # a class-conditional model (``all`` leaves it out for an unconditional one)
     per_image: tuple[str, ...] = ()  # which per-image model terms it reads: recon, elbo, iwae, denoise
     in_all: bool = True  # part of ``--metrics all`` (utility is not: it trains classifiers, and needs labels)
 
@@ -275,6 +277,20 @@ def _classes(inp: EvalInputs) -> dict[str, dict]:
             overall, None, len(inp.generated), "fraction", "higher", per_label=per_label,
             **{name: extra[name] for name in ("class_names", "classifier_accuracy", "features") if name in extra})
     return results
+
+
+@register("label_share", "for a conditional model: the share of its samples' variation that their label decides, "
+          "against their latent (0: the label is ignored), from the model alone", "label_share", min_generated=2,
+          needs_conditional=True)
+def _label_share(inp: EvalInputs) -> dict[str, dict]:
+    from gvae.metrics.classes import label_share
+
+    model, n = inp.model, len(inp.generated)
+    generator = torch.Generator().manual_seed(inp.seed)  # latents like the samples', drawn anew: not kept
+    z = inp.temperature * torch.randn(n, model.latent_dim, generator=generator)
+    device = next(model.parameters()).device
+    value = label_share(model.decode, z.to(device), inp.generated_labels.to(device), model.num_classes, generator)
+    return {"label_share": _entry(value, None, n, "fraction", "higher", temperature=inp.temperature)}
 
 
 @register("utility", "held-out accuracy of classifiers trained with the model's images: CAS, gain over K real "

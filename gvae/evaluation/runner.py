@@ -153,6 +153,8 @@ def _check(model, real: torch.Tensor, train: torch.Tensor | None, chosen: list[M
             raise GvaeError(f"{metric.name} needs at least {metric.min_real} held-out images, the data has {len(real)}")
         if metric.needs_train and (train is None or len(train) < 1):
             raise GvaeError(f"{metric.name} needs training images (give --train-data)")
+        if metric.needs_conditional and not _num_classes(model):
+            raise GvaeError(f"{metric.name} needs a class-conditional model; this one is unconditional")
 
 
 def _held_out_labels(model, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -214,7 +216,7 @@ def evaluate(model, real_images: torch.Tensor, train_images: torch.Tensor | None
                         dims=math.prod(real_images.shape[1:]), features=features, msssim_pairs=msssim_pairs,
                         device=device, fidelity=tuple(m.name for m in chosen if m.needs_features), model=model,
                         real_labels=real_labels, train_labels=train_labels, class_names=class_names,
-                        utility=utility, generated_labels=generated_labels)
+                        utility=utility, generated_labels=generated_labels, temperature=temperature)
     results: dict[str, dict] = {}
     for metric in chosen:
         log.info("computing %s", metric.name)
@@ -232,12 +234,15 @@ def _train_spec(protocol: Protocol, recipe: Recipe) -> str:
     return recipe.data.train
 
 
-def _too_few_images(names: list[str], real: int, samples: int) -> dict[str, str]:
-    """The metrics that ``real`` held-out images or ``samples`` generated ones are too few for, with why."""
+def _inapplicable(names: list[str], model, real: int, samples: int) -> dict[str, str]:
+    """The metrics that ``model`` is not for, or that ``real`` held-out images or ``samples`` generated ones are
+    too few for, with why."""
     reasons = {}
     for name in names:
         metric = METRICS[name]
-        if real < metric.min_real:
+        if metric.needs_conditional and not _num_classes(model):
+            reasons[name] = "needs a class-conditional model"
+        elif real < metric.min_real:
             reasons[name] = f"needs at least {metric.min_real} held-out images, the data has {real}"
         elif samples < metric.min_generated:
             reasons[name] = f"needs at least {metric.min_generated} samples, got --num-samples {samples}"
@@ -284,7 +289,7 @@ def run_evaluation(source: str, protocol: Protocol, device: str | torch.device =
     check_memory(protocol, model, max_memory_gib, names)
     real, real_labels = load_images(protocol.data, split="val", limit=protocol.num_real)
     if not explicit:
-        skipped.update(_too_few_images(names, len(real), protocol.num_samples))
+        skipped.update(_inapplicable(names, model, len(real), protocol.num_samples))
         names = [n for n in names if n not in skipped]
 
     def optional(needs: Callable[[Metric], bool], load: Callable[[], object]):

@@ -13,6 +13,11 @@ A conditional model's samples carry the label they were drawn with, and a labell
 as good as those labels: the agreement is the share of samples the classifier assigns to their own label,
 overall and per label, to read beside the classifier's accuracy on the held-out images (what agreement a
 model whose samples were real images would reach).
+
+Without a classifier, :func:`label_share` asks the generator itself how much its label decides: how far a
+sample moves when its label changes, against how far it moves when its latent does. A generator that
+ignores its label (its latent carries the class, as the encoder put it there) scores near 0; its samples'
+labels then say nothing about them, whatever the classifier would say of any one.
 """
 
 from __future__ import annotations
@@ -55,3 +60,33 @@ def label_agreement(predicted: torch.Tensor, labels: torch.Tensor, num_classes: 
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     """0.5 * sum |p - q| of two distributions over the same classes, in [0, 1]."""
     return 0.5 * float((p.double() - q.double()).abs().sum())
+
+
+
+@torch.no_grad()
+def label_share(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z: torch.Tensor,
+                labels: torch.Tensor, num_classes: int, generator: torch.Generator, batch_size: int = 256) -> float:
+    """The share of the variation of a conditional generator's samples that its label decides, in [0, 1].
+
+    ``decode(z, labels)`` -> images [n, ...]; z [N, latent] and labels [N] of N >= 2 prior samples, on the
+    decoder's device. Each sample G(z_i, y_i) is decoded again with another label, y'_i = y_i + r_i mod K (r_i
+    uniform in 1..K-1, drawn from the CPU ``generator``), and with another latent, z_{i+1} (the next sample's,
+    cyclically), and
+
+        label = mean_i |G(z_i, y_i) - G(z_i, y'_i)|^2,   latent = mean_i |G(z_i, y_i) - G(z_{i+1}, y_i)|^2,
+
+    returns label / (label + latent): 0 for a generator that ignores its label, 1 for one that ignores its
+    latent; for G(z, y) = f(z) + g(y) the ratio of the two parts' mean squared differences (0.5 with
+    independent parts of equal spread). 0 when no sample moves either way. Decoded ``batch_size`` at a time.
+    """
+    if num_classes < 2 or len(z) < 2:
+        raise ValueError(f"label_share needs 2 or more classes and samples, got {num_classes} and {len(z)}")
+    other_labels = (labels + torch.randint(1, num_classes, (len(labels),), generator=generator).to(labels.device))
+    other_labels, other_z = other_labels % num_classes, z.roll(-1, 0)
+    by_label = by_latent = 0.0
+    for rows in torch.arange(len(z), device=z.device).split(batch_size):
+        images = decode(z[rows], labels[rows]).double().flatten(1)
+        by_label += float((images - decode(z[rows], other_labels[rows]).double().flatten(1)).square().sum())
+        by_latent += float((images - decode(other_z[rows], labels[rows]).double().flatten(1)).square().sum())
+    total = by_label + by_latent
+    return by_label / total if total > 0 else 0.0

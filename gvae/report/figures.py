@@ -30,6 +30,7 @@ DIAGNOSTIC_PANELS: dict[str, tuple[str, ...]] = {
     "gradient on the encoder's last layer": ("gnorm_enc_nll", "gnorm_enc_kl", "gnorm_enc_adv", "gnorm_enc_feature"),
     "active units": ("active_units",),
     "aggregate posterior vs N(0, I)": ("agg_mean_abs", "agg_var", "agg_kl"),
+    "share of the samples' variation their label decides": ("label_share",),
 }
 _LOG_SCALE = {"total", "nll", "grad_norm_g", "grad_norm_d",  # span orders of magnitude early in a run
               "gradient on the generator's last layer", "gradient on the encoder's last layer",

@@ -13,6 +13,13 @@ Grey-blob prior samples have a few usual causes, each with its own signature:
   ``agg_kl`` = KL(N(m, diag v) || N(0, I)) of its moment-matched Gaussian, in nats. Where q(z) leaves mass
   of N(0, I) uncovered, prior samples decode to images the generator never learned.
 
+A conditional model has one more way to fail, with good-looking samples: its generator ignores the label
+(the encoder put the class into the latent, and the generator reads it there), so a labelled set's labels
+say nothing about its images. ``label_share`` (:func:`gvae.metrics.classes.label_share`) is the share of the
+samples' variation that the label decides against the latent, 0 when it is ignored: the live generator in
+eval mode, on :data:`LABEL_SHARE_SAMPLES` prior latents and uniform labels drawn from a generator seeded by
+the step (so the training's own random numbers are untouched), after the generator's update.
+
 The gradient norms and posterior statistics come from the main process's last micro-batch of a step that
 ends on a log line, before its backward pass. The norms use ``torch.autograd.grad`` with
 ``retain_graph=True``, which returns the gradients without touching any ``.grad`` (so the step is unchanged)
@@ -30,6 +37,7 @@ from torch import nn
 from gvae.models.core import AEOutput
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z|x]) above this counts as active
+LABEL_SHARE_SAMPLES = 64  # prior samples that label_share decodes three times, on logging steps
 
 
 def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
@@ -89,3 +97,21 @@ def generator_diagnostics(out: AEOutput, terms: dict[str, torch.Tensor], weights
         layers = {"gnorm_": last_weight(ae.generator), "gnorm_enc_": last_weight(ae.encoder)}
         values.update(term_gradient_norms(terms, weights, layers))
     return values
+
+
+def generator_label_share(ae: nn.Module, latent_dim: int, step: int) -> float:
+    """:func:`gvae.metrics.classes.label_share` of the conditional autoencoder ``ae`` (unwrapped), in eval mode
+    and restored to its mode after, on latents and labels seeded by ``step``."""
+    from gvae.metrics.classes import label_share  # here: gvae.metrics loads piq and torch-fidelity
+
+    generator = torch.Generator().manual_seed(step)
+    z = torch.randn(LABEL_SHARE_SAMPLES, latent_dim, generator=generator)
+    labels = torch.randint(ae.num_classes, (LABEL_SHARE_SAMPLES,), generator=generator)
+    device = next(ae.parameters()).device
+    was_training = ae.training
+    ae.eval()
+    try:
+        return label_share(lambda z, y: ae.likelihood.mean(ae.decode_params(z, y)), z.to(device), labels.to(device),
+                           ae.num_classes, generator)
+    finally:
+        ae.train(was_training)

@@ -53,7 +53,7 @@ from gvae.models.losses import discriminator_loss, generator_loss, generator_ter
 from gvae.train import checkpoint as ckpt
 from gvae.train import trackers
 from gvae.train.adaptive_augment import build_augment
-from gvae.train.diagnostics import generator_diagnostics
+from gvae.train.diagnostics import generator_diagnostics, generator_label_share
 from gvae.train.distributed import Accelerators, build_accelerators, is_ddp
 from gvae.train.ema import EMA
 from gvae.train.monitor import Monitor
@@ -328,6 +328,8 @@ class Trainer:
         terms["grad_norm_g"] = _norm(self.accs.g.clip_grad_norm_(self.model.ae.parameters(), _clip(r)))
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
+        if diagnose and self.model.num_classes and not self.zero3:  # ZeRO-3: partitioned weights
+            self.diagnostics["label_share"] = generator_label_share(self.model.ae, self.model.latent_dim, self.step)
         self._track_class_means(outs)
 
         if adversarial:
