@@ -283,13 +283,11 @@ def _classes(inp: EvalInputs) -> dict[str, dict]:
           "against their latent (0: the label is ignored), from the model alone", "label_share", min_generated=2,
           needs_conditional=True)
 def _label_share(inp: EvalInputs) -> dict[str, dict]:
-    from gvae.metrics.classes import label_share
+    from gvae.metrics.classes import prior_label_share
 
     model, n = inp.model, len(inp.generated)
-    generator = torch.Generator().manual_seed(inp.seed)  # latents like the samples', drawn anew: not kept
-    z = inp.temperature * torch.randn(n, model.latent_dim, generator=generator)
-    device = next(model.parameters()).device
-    value = label_share(model.decode, z.to(device), inp.generated_labels.to(device), model.num_classes, generator)
+    value = prior_label_share(model.decode, model.latent_dim, model.num_classes, next(model.parameters()).device,
+                              n, inp.seed, inp.temperature, labels=inp.generated_labels)  # the samples' labels
     return {"label_share": _entry(value, None, n, "fraction", "higher", temperature=inp.temperature)}
 
 

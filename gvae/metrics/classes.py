@@ -90,3 +90,15 @@ def label_share(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z:
         by_latent += float((images - decode(other_z[rows], labels[rows]).double().flatten(1)).square().sum())
     total = by_label + by_latent
     return by_label / total if total > 0 else 0.0
+
+
+def prior_label_share(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], latent_dim: int,
+                      num_classes: int, device: torch.device | str, samples: int, seed: int, temperature: float = 1.0,
+                      labels: torch.Tensor | None = None) -> float:
+    """:func:`label_share` of ``samples`` prior latents N(0, temperature^2 I) with ``labels`` [samples] (default:
+    uniform ones), all drawn from a CPU generator seeded by ``seed``, so that no caller's random stream moves."""
+    generator = torch.Generator().manual_seed(seed)
+    z = temperature * torch.randn(samples, latent_dim, generator=generator)
+    if labels is None:
+        labels = torch.randint(num_classes, (samples,), generator=generator)
+    return label_share(decode, z.to(device), labels.to(device), num_classes, generator)

@@ -102,16 +102,12 @@ def generator_diagnostics(out: AEOutput, terms: dict[str, torch.Tensor], weights
 def generator_label_share(ae: nn.Module, latent_dim: int, step: int) -> float:
     """:func:`gvae.metrics.classes.label_share` of the conditional autoencoder ``ae`` (unwrapped), in eval mode
     and restored to its mode after, on latents and labels seeded by ``step``."""
-    from gvae.metrics.classes import label_share  # here: gvae.metrics loads piq and torch-fidelity
+    from gvae.metrics.classes import prior_label_share  # here: gvae.metrics loads piq and torch-fidelity
 
-    generator = torch.Generator().manual_seed(step)
-    z = torch.randn(LABEL_SHARE_SAMPLES, latent_dim, generator=generator)
-    labels = torch.randint(ae.num_classes, (LABEL_SHARE_SAMPLES,), generator=generator)
-    device = next(ae.parameters()).device
     was_training = ae.training
     ae.eval()
     try:
-        return label_share(lambda z, y: ae.likelihood.mean(ae.decode_params(z, y)), z.to(device), labels.to(device),
-                           ae.num_classes, generator)
+        return prior_label_share(lambda z, y: ae.likelihood.mean(ae.decode_params(z, y)), latent_dim, ae.num_classes,
+                                 next(ae.parameters()).device, LABEL_SHARE_SAMPLES, seed=step)
     finally:
         ae.train(was_training)
