@@ -7,6 +7,7 @@ the label can tell the generator which class to draw: brightness then says wheth
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import gvae
 import gvae.metrics.features
@@ -27,6 +28,7 @@ from gvae.evaluation.runner import evaluate
 from gvae.generation import GenerateConfig, generate
 from gvae.generation.classes import ClassDraw
 from gvae.generation.latents import SAMPLES
+from gvae.generation.run import LABEL_SHARE_WARNING
 from gvae.metrics.features import ClassifierShape
 from gvae.report.views import class_rows
 from gvae.train.loop import train
@@ -334,6 +336,24 @@ def test_the_manifest_counts_samples_per_class(labelled_set, two_classes):
     dataset = json.loads((out / "dataset.json").read_text())
     assert dataset["label_names"] == ["bright", "dark"]
     assert dataset["splits"]["train"]["label_counts"] == [labels.count(BRIGHT), labels.count(DARK)]
+
+
+def test_the_manifest_of_a_model_whose_label_steers_its_samples_records_a_high_label_share(labelled_set):
+    """The fixture's label alone decides a sample's brightness (above): most of what changes between samples."""
+    assert LABEL_SHARE_WARNING < labelled_set[1]["label_share"] <= 1
+
+
+def test_a_model_that_ignores_its_label_makes_a_set_with_a_warning_and_its_label_share(run, tmp_path, caplog):
+    blind = tmp_path / "blind"
+    shutil.copytree(run, blind)
+    for weights in blind.glob("checkpoints/*/*.safetensors"):
+        tensors = load_file(str(weights))
+        tensors["ae.generator.embed.weight"].zero_()  # every label gives the generator the same input
+        save_file(tensors, str(weights))
+    manifest = make(blind, tmp_path / "set", num=20)
+    assert manifest["label_share"] == 0.0
+    assert "label decides only 0% of what changes between its samples" in caplog.text
+    assert "--label-classifier" in caplog.text
 
 
 def test_class_option_restricts_the_labels_by_name_or_index(labelled_set, run, tmp_path):

@@ -123,6 +123,7 @@ def test_manifest_records_the_checkpoint_and_a_sha256_per_shard(reference, run):
     assert manifest["checkpoint_sha256"] == hashlib.sha256((checkpoint / "ema.safetensors").read_bytes()).hexdigest()
     assert manifest["recipe"]["model"]["latent_dim"] == 8 and manifest["ema"] is True
     assert (manifest["seed"], manifest["temperature"], manifest["format"]) == (0, 1.0, "wds")
+    assert manifest["label_share"] is None  # an unconditional model's
     for shard in manifest["shards"]:
         assert shard["sha256"] == hashlib.sha256((out / shard["name"]).read_bytes()).hexdigest()
     assert json.loads((out / "manifest.json").read_text()) == manifest
