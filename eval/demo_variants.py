@@ -56,6 +56,12 @@ VARIANTS: dict[str, dict] = {
     "demo-conditional": {"model": {"conditional": True}},
     "demo-conditional-beta-2": {"model": {"conditional": True}, "loss": {"beta": 2.0}},
     "demo-class-prior": {"model": {"conditional": True, "class_prior": True}},
+    # the lesion-count classifier (see above) judging every prior sample against its label, in the generator's loss
+    "demo-conditional-label-loss": {"model": {"conditional": True},
+                                    "loss": {"label_classifier": "features/phantom.safetensors", "label_weight": 0.002}},
+    "demo-conditional-label-loss-0.01": {"model": {"conditional": True},
+                                         "loss": {"label_classifier": "features/phantom.safetensors",
+                                                  "label_weight": 0.01}},
     "demo-no-latent-noise": at_5000(model={"latent_noise": 0.0}),
     "demo-latent-16": at_5000(model={"latent_dim": 16}),
     "demo-adv-0.01": at_5000(loss={"adv_weight": 0.01}),

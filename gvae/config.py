@@ -137,11 +137,15 @@ class LossConfig:
     # 2016); null: the kind's own choice (on for vaegan, off for gvae). Needs a discriminator.
     feature_matching: bool | None = None
     pixel_weight: float = 1.0  # weight of the pixel likelihood term
+    # conditional models: a classifier of the data's classes (gvae eval train-features), frozen, that judges every
+    # prior sample against its label; label_weight * C*H*W * its cross-entropy joins the generator's loss
+    label_classifier: str | None = None
+    label_weight: float = 0.0
 
     _ranges = {"beta": (0.0, None), "kl_warmup_steps": (0, None), "kl_warmup_fraction": (0.0, 1.0),
                "adv_weight": (0.0, None), "adv_start_steps": (0, None), "adv_start_fraction": (0.0, 1.0),
                "r1_gamma": (0.0, None), "feature_weight": (0.0, None),
-               "pixel_weight": (0.0, None)}
+               "pixel_weight": (0.0, None), "label_weight": (0.0, None)}
 
 
 @dataclass
@@ -451,6 +455,18 @@ def uses_feature_matching(recipe: Recipe) -> bool:
     return recipe.model.traits.feature_matching if chosen is None else chosen
 
 
+def _validate_label_loss(recipe: Recipe) -> None:
+    loss = recipe.loss
+    if loss.label_weight > 0 and not recipe.model.conditional:
+        raise GvaeError("loss.label_weight: judges prior samples against the labels they were drawn with, for "
+                        "model.conditional: true; set both or neither")
+    if loss.label_weight > 0 and not loss.label_classifier:
+        raise GvaeError("loss.label_weight: give loss.label_classifier, a classifier of the data's classes "
+                        "(gvae eval train-features --data DATA --out FILE)")
+    if loss.label_classifier and loss.label_weight == 0:
+        raise GvaeError("loss.label_classifier: used only with loss.label_weight > 0; set a weight or drop it")
+
+
 def _validate_feature_matching(recipe: Recipe) -> None:
     if recipe.loss.feature_matching and not recipe.model.traits.discriminator:
         raise GvaeError(f"loss.feature_matching: model.kind {recipe.model.kind} has no discriminator whose features "
@@ -483,6 +499,7 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
     _validate_across_sections(recipe)
     _validate_augment(recipe)
     _validate_feature_matching(recipe)
+    _validate_label_loss(recipe)
     return recipe
 
 

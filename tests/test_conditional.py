@@ -29,7 +29,7 @@ from gvae.generation import GenerateConfig, generate
 from gvae.generation.classes import ClassDraw
 from gvae.generation.latents import SAMPLES
 from gvae.generation.run import LABEL_SHARE_WARNING
-from gvae.metrics.features import ClassifierShape
+from gvae.metrics.features import ClassifierShape, DomainClassifier, save_classifier
 from gvae.report.views import class_rows
 from gvae.train.loop import train
 from tests.test_models import images, narrow_model
@@ -384,7 +384,7 @@ def test_the_label_classifier_redraws_samples_it_does_not_give_their_own_label(l
                                                                                 monkeypatch):
     unfiltered = shard_samples(labelled_set[0])
     threshold = float(np.median([brightness(s["image"]) for s in unfiltered if s["label"] == BRIGHT]))
-    monkeypatch.setattr("gvae.generation.run.load_classifier", lambda path: BrightAbove(threshold))
+    monkeypatch.setattr("gvae.metrics.features.load_classifier", lambda path: BrightAbove(threshold))
     weights = tmp_path / "classifier.safetensors"
     weights.write_bytes(b"a classifier")
     manifest = make(run, tmp_path / "checked", label_classifier=str(weights))
@@ -412,9 +412,23 @@ def test_the_label_classifier_needs_a_conditional_model_and_its_classes(run, tmp
         make(unconditional, tmp_path / "a", label_classifier=str(weights))
     three = BrightAbove(0.5)
     three.shape = ClassifierShape(1, 16, 3)
-    monkeypatch.setattr("gvae.generation.run.load_classifier", lambda path: three)
+    monkeypatch.setattr("gvae.metrics.features.load_classifier", lambda path: three)
     with pytest.raises(GvaeError, match="a classifier of 3 classes"):
         make(run, tmp_path / "b", label_classifier=str(weights))
+
+
+def test_a_label_classifier_in_the_loss_judges_prior_samples_from_the_first_step(tmp_path, two_classes):
+    weights = tmp_path / "classifier.safetensors"
+    torch.manual_seed(0)
+    save_classifier(DomainClassifier(ClassifierShape(1, 16, 2)).eval(), weights)
+    overrides = [f"loss.label_classifier={weights}", "loss.label_weight=0.01", "train.max_steps=4",
+                 "log.every=2", "loss.adv_start_steps=100"]  # no discriminator yet: the prior samples are drawn
+    train(load_recipe(recipe_file(tmp_path, two_classes), overrides), tmp_path / "run", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(line["label"] > 0 and 0 <= line["label_acc"] <= 1 and "adv" not in line for line in lines)
+    save_classifier(DomainClassifier(ClassifierShape(1, 16, 3)).eval(), weights)
+    with pytest.raises(GvaeError, match="loss.label_classifier .*: a classifier of 3 classes"):
+        train(load_recipe(recipe_file(tmp_path, two_classes), overrides), tmp_path / "run-3", progress=False)
 
 
 def test_class_draws_follow_the_weights_and_are_pure_functions_of_seed_and_index():

@@ -172,6 +172,43 @@ def test_feature_matching_without_a_discriminator_is_a_recipe_error():
         recipe_from_dict({"model": {"kind": "vae"}, "loss": {"feature_matching": True}})
 
 
+class BrightnessClassifier(torch.nn.Module):
+    """Logits (0, 10 * (mean - 0.5)) of two classes: class 1 for bright images; a known, differentiable judge."""
+
+    def forward(self, images):
+        bright = 10 * (images.flatten(1).mean(1) - 0.5)
+        return torch.stack([torch.zeros_like(bright), bright], 1)
+
+
+def test_the_label_term_is_the_classifiers_cross_entropy_on_prior_samples_and_reaches_only_the_generator():
+    model = narrow_model("gvae", conditional=True, class_names=["dark", "bright"]).eval()  # running statistics:
+    # in training mode a BatchNorm would tie prior samples to the reconstructions' batch, and so to the encoder
+    x, labels, prior_labels = images(4, 1, 32), torch.tensor([0, 1, 0, 1]), torch.tensor([1, 1, 0, 1])
+    out = model.ae(x, torch.randn(4, 8), 0.0, labels, prior_labels)
+    only_label = LossConfig(pixel_weight=0.0, beta=0.0, adv_weight=0.0, label_weight=0.5)
+    loss, terms = generator_loss(out, x, None, only_label, beta=0.0, feature_matching=False, labels=labels,
+                                 label_classifier=BrightnessClassifier())
+    bright = 10 * (out.fake.detach().flatten(1).mean(1) - 0.5)  # log p(label) of a two-logit softmax, by hand
+    log_p = torch.where(prior_labels == 1, bright, torch.zeros(4)) - torch.logaddexp(torch.zeros(4), bright)
+    torch.testing.assert_close(terms["label"].detach(), -log_p.mean())
+    torch.testing.assert_close(loss.detach(), 0.5 * 1024 * -log_p.mean())  # per pixel value: x D = 32 * 32
+    assert terms["label_acc"] == ((bright > 0).long() == prior_labels).float().mean()
+    loss.backward()
+    assert _grads(model.ae.generator) and not _grads(model.ae.encoder)  # prior samples: no encoder on their path
+    _, without = generator_loss(out, x, None, only_label, beta=0.0, feature_matching=False, labels=labels)
+    assert "label" not in without
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"loss": {"label_weight": 0.1, "label_classifier": "c.safetensors"}}, "for model.conditional: true"),
+    ({"model": {"conditional": True}, "loss": {"label_weight": 0.1}}, "give loss.label_classifier"),
+    ({"model": {"conditional": True}, "loss": {"label_classifier": "c.safetensors"}}, "only with loss.label_weight"),
+])
+def test_the_label_term_needs_a_conditional_model_a_classifier_and_a_weight(overrides, message):
+    with pytest.raises(GvaeError, match=message):
+        recipe_from_dict({"model": {"kind": "gvae", **overrides.get("model", {})}, "loss": overrides["loss"]})
+
+
 def test_r1_penalty_is_half_gamma_times_the_squared_gradient_norm_on_reals():
     model = narrow_model("gvae")
     model.disc.eval()  # running statistics: the logit of an image does not depend on the rest of the batch

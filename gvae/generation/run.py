@@ -36,7 +36,7 @@ from gvae.generation.producer import CALIBRATION_SIZE, FILTERS, LabelCheck, Memo
 from gvae.generation.store import MANIFEST, OutputDir
 from gvae.loading import LoadedModel, in_inference_form, load_trained
 from gvae.metrics.classes import prior_label_share
-from gvae.metrics.features import load_classifier
+from gvae.metrics.features import load_label_classifier
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +242,8 @@ def _label_filter(config: GenerateConfig, model, device) -> tuple[LabelCheck | N
     if not model.num_classes:
         raise GvaeError("--label-classifier checks the labels of a conditional model's samples; this model is "
                         "unconditional: drop --label-classifier")
-    classifier = load_classifier(config.label_classifier)
-    shape = classifier.shape
-    if (shape.num_classes, shape.channels) != (model.num_classes, model.channels):
-        raise GvaeError(f"--label-classifier {config.label_classifier}: a classifier of {shape.num_classes} "
-                        f"classes on {shape.channels}-channel images, the model makes {model.channels}-channel "
-                        f"images of {model.num_classes} classes; train one on its data with gvae eval "
-                        "train-features")
+    classifier = load_label_classifier(config.label_classifier, model.num_classes, model.channels,
+                                       "--label-classifier")
     return LabelCheck(classifier.to(device)), sha256_file(config.label_classifier)
 
 

@@ -123,6 +123,18 @@ def save_classifier(net: DomainClassifier, path: str | Path, extra: dict | None 
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), metadata=metadata)
 
 
+def load_label_classifier(path: str | Path, num_classes: int, channels: int, what: str) -> DomainClassifier:
+    """:func:`load_classifier`, refused (GvaeError naming ``what``, the option that gave ``path``) unless it
+    classifies ``channels``-channel images into ``num_classes`` classes: those of the model it judges."""
+    classifier = load_classifier(path)
+    shape = classifier.shape
+    if (shape.num_classes, shape.channels) != (num_classes, channels):
+        raise GvaeError(f"{what} {path}: a classifier of {shape.num_classes} classes on {shape.channels}-channel "
+                        f"images, the model makes {channels}-channel images of {num_classes} classes; train one "
+                        "on its data with gvae eval train-features")
+    return classifier
+
+
 def load_classifier(path: str | Path) -> DomainClassifier:
     """Rebuild a classifier written by :func:`save_classifier` (eval mode, on the CPU)."""
     path = Path(path)

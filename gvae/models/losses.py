@@ -5,8 +5,9 @@ The training loop calls them with ``ae``/``disc`` possibly wrapped by DDP or Dee
 forwards before one backward) and read the autoencoder through the :class:`AEOutput` of its one forward::
 
     schedule_values(recipe, step) -> {"input_noise": float, "beta": float}
-    generator_loss(out, x, disc, loss_cfg, beta, feature_matching, labels=None) -> (total, terms)
-    generator_term_weights(loss_cfg, beta, dims) -> {"nll": ..., "kl": ..., "feature": ..., "adv": ...}
+    generator_loss(out, x, disc, loss_cfg, beta, feature_matching, labels=None, augment=None,
+                   label_classifier=None) -> (total, terms)
+    generator_term_weights(loss_cfg, beta, dims) -> {"nll": ..., "kl": ..., "feature": ..., "adv": ..., "label": ...}
     discriminator_loss(disc, x, out, loss_cfg, labels=None) -> (total, terms)
 
 ``x`` is the real batch [B, C, H, W] in [0, 1]; ``terms`` holds scalars for logging: the discriminator's are
@@ -24,6 +25,12 @@ The generator's adversarial term covers both kinds of fakes, reconstructions G(E
 in one discriminator forward on cat(recon, fake); the discriminator tells reals from both. The loop sets the
 discriminator's parameters to requires_grad=False around the generator's backward, so that the generator's
 loss leaves no gradient on them (ZeRO-2/3 also require it).
+
+With ``label_classifier`` (``loss.label_classifier``: a frozen classifier of the data's classes, for a
+conditional model), the generator's loss also has label_weight * D * the classifier's cross-entropy between
+each prior sample and the label it was drawn with: a direct signal to draw what the label asks for, where the
+likelihood alone lets the latent decide (logged: ``label``, and ``label_acc``, the share of prior samples the
+classifier gives their label).
 
 Both losses take ``augment=None``: a :class:`gvae.models.augment.DiscriminatorAugment` that transforms every
 batch on its way into ``disc`` and nothing else, so the likelihood term always sees x and the generator's
@@ -75,7 +82,7 @@ def _adversarial_generator(logits: torch.Tensor, loss_cfg: LossConfig) -> torch.
 def generator_term_weights(loss_cfg: LossConfig, beta: float, dims: int) -> dict[str, float]:
     """The weight of each of :func:`generator_loss`'s terms in its total; ``dims`` = D = C*H*W."""
     return {"nll": loss_cfg.pixel_weight, "kl": beta, "feature": loss_cfg.feature_weight * dims,
-            "adv": loss_cfg.adv_weight * dims}
+            "adv": loss_cfg.adv_weight * dims, "label": loss_cfg.label_weight * dims}
 
 
 def _judged_labels(labels: torch.Tensor | None, out: AEOutput, with_real: bool) -> torch.Tensor | None:
@@ -88,7 +95,8 @@ def _judged_labels(labels: torch.Tensor | None, out: AEOutput, with_real: bool) 
 
 def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_cfg: LossConfig, beta: float,
                    feature_matching: bool, labels: torch.Tensor | None = None,
-                   augment: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   augment: Callable | None = None,
+                   label_classifier: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder + generator: pixel_weight * NLL + beta * KL (+ adversarial, + vaegan feature term).
 
     NLL = -log p(x|z) and KL in nats per image. With a discriminator, the adversarial term is
@@ -120,6 +128,12 @@ def generator_loss(out: AEOutput, x: torch.Tensor, disc: nn.Module | None, loss_
         adv = _adversarial_generator(logits, loss_cfg)
         total = total + weights["adv"] * adv
         terms["adv"] = adv
+    if label_classifier is not None and out.fake is not None:
+        scores = label_classifier(out.fake)
+        label = F.cross_entropy(scores.float(), out.fake_labels)
+        total = total + weights["label"] * label
+        terms["label"] = label
+        terms["label_acc"] = (scores.argmax(1) == out.fake_labels).float().mean().detach()
     terms["total"] = total
     return total, terms
 

@@ -19,18 +19,20 @@ from gvae.data.grids import grid_array, grid_picture
 
 # Curves drawn together, by figure. A key that metrics.jsonl has but no group names lands in "other".
 CURVE_GROUPS: dict[str, tuple[str, ...]] = {
-    "losses": ("total", "nll", "kl", "bpd", "adv", "feature", "d_loss"),
+    "losses": ("total", "nll", "kl", "bpd", "adv", "feature", "label", "d_loss"),
     "discriminator": ("d_real", "d_recon", "d_fake"),
     "optimisation": ("grad_norm_g", "grad_norm_d", "lr", "beta", "input_noise", "images_per_s"),
 }
 # The diagnostics of gvae.train.diagnostics, several curves to a panel so that they compare at a glance.
 DIAGNOSTIC_PANELS: dict[str, tuple[str, ...]] = {
     "discriminator accuracy": ("d_acc_real", "d_acc_recon", "d_acc_fake"),
-    "gradient on the generator's last layer": ("gnorm_nll", "gnorm_adv", "gnorm_feature"),
-    "gradient on the encoder's last layer": ("gnorm_enc_nll", "gnorm_enc_kl", "gnorm_enc_adv", "gnorm_enc_feature"),
+    "gradient on the generator's last layer": ("gnorm_nll", "gnorm_adv", "gnorm_feature", "gnorm_label"),
+    "gradient on the encoder's last layer": ("gnorm_enc_nll", "gnorm_enc_kl", "gnorm_enc_adv", "gnorm_enc_feature",
+                                             "gnorm_enc_label"),
     "active units": ("active_units",),
     "aggregate posterior vs N(0, I)": ("agg_mean_abs", "agg_var", "agg_kl"),
-    "share of the samples' variation their label decides": ("label_share",),
+    # conditional models: label_share, and label_acc with loss.label_classifier (both fractions)
+    "labels: share of the variation they decide, share the classifier agrees with": ("label_share", "label_acc"),
 }
 _LOG_SCALE = {"total", "nll", "grad_norm_g", "grad_norm_d",  # span orders of magnitude early in a run
               "gradient on the generator's last layer", "gradient on the encoder's last layer",

@@ -119,6 +119,13 @@ class Trainer:
         self.ema.model.to(self.device)
         images_per_step = recipe.train.batch_size * recipe.train.grad_accum * self.world
         self.augment, self.adaptive = build_augment(recipe, images_per_step)
+        self.label_classifier = None  # frozen: the generator learns from it, nothing trains it
+        if recipe.loss.label_weight > 0:  # imported here: gvae.metrics loads piq and torch-fidelity
+            from gvae.metrics.features import load_label_classifier
+
+            self.label_classifier = load_label_classifier(recipe.loss.label_classifier, self.model.num_classes,
+                                                          recipe.data.channels, "loss.label_classifier")
+            self.label_classifier.to(self.device).requires_grad_(False)
 
         self.step = 0
         self.bad_steps = 0
@@ -309,13 +316,14 @@ class Trainer:
         for i, (x, y) in enumerate(micro):
             x = x.to(self.device, non_blocking=True, memory_format=layout)
             z_prior = (torch.randn(x.shape[0], self.model.latent_dim, device=self.device)
-                       if adversarial else None)  # prior samples only feed the adversarial term
+                       if adversarial or self.label_classifier is not None else None)  # for those two terms
             labels, prior_labels = self._labels(y, z_prior is not None)
             with self._micro_batch(self.accs.g, self.ae, i == len(micro) - 1):
                 out = self.ae(x, z_prior, sched["input_noise"], labels, prior_labels)
                 loss, parts = generator_loss(out, x, self.model.disc if adversarial else None, r.loss,
                                              sched["beta"], self.model.uses_feature_matching,
-                                             labels=labels, augment=self.augment)
+                                             labels=labels, augment=self.augment,
+                                             label_classifier=self.label_classifier)
                 if diagnose and i == len(micro) - 1:
                     weights = generator_term_weights(r.loss, sched["beta"], x[0].numel())
                     self.diagnostics = generator_diagnostics(out, parts, weights, self.model.ae,
