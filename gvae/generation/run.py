@@ -198,8 +198,9 @@ def _label_share(model, config: GenerateConfig) -> float:
     if share < LABEL_SHARE_WARNING and config.label_classifier is None:
         log.warning("the model's label decides only %.0f%% of what changes between its samples (label_share %.3f, "
                     "below %g): its samples' labels may not match their images. Check them with gvae eval "
-                    "--metrics classes, or keep only the samples a classifier of the classes agrees with "
-                    "(--label-classifier)", 100 * share, share, LABEL_SHARE_WARNING)
+                    "--metrics classes, keep only the samples a classifier of the classes agrees with "
+                    "(--label-classifier), or train the model with one in its loss (loss.label_classifier)",
+                    100 * share, share, LABEL_SHARE_WARNING)
     return share
 
 
