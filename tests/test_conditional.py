@@ -270,11 +270,19 @@ def test_a_resumed_conditional_run_ends_bit_exact_with_an_uninterrupted_one(tmp_
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["cpu-ddp", "cpu-zero3"])
 def test_two_processes_train_a_conditional_model_to_identical_parameters(tmp_path, config):
+    """With a classifier in the loss too: each process holds its own frozen copy, outside DDP and ZeRO."""
     pytest.importorskip("deepspeed")
     from tests.test_train import launch
 
     data = phantom_data(tmp_path / "phantoms")
-    (start, _), (end0, end1) = launch(config, tmp_path, data, steps=2, overrides=["model.conditional=true"])
+    classes = len(json.loads((data / "dataset.json").read_text())["label_names"])
+    torch.manual_seed(0)
+    save_classifier(DomainClassifier(ClassifierShape(1, 32, classes)).eval(), tmp_path / "classifier.safetensors")
+    (start, _), (end0, end1) = launch(config, tmp_path, data, steps=2, overrides=[
+        "model.conditional=true", f"loss.label_classifier={tmp_path / 'classifier.safetensors'}",
+        "loss.label_weight=0.01"])
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert lines and all("label" in json.loads(line) for line in lines)
     assert any("embed" in name for name in end0)
     for name in end0:
         torch.testing.assert_close(end0[name], end1[name], rtol=0, atol=0, msg=name)
