@@ -117,12 +117,12 @@ def test_the_last_layer_is_the_one_that_outputs_pixels_or_codes(kind, generator_
 def test_the_label_share_of_a_generator_whose_label_embedding_is_zero_is_zero_and_its_mode_is_kept():
     model = narrow_model("gvae", conditional=True, class_names=["a", "b", "c"])
     ae = model.ae.train()
-    assert 0 < generator_label_share(ae, model.latent_dim, step=5) < 1 and ae.training  # an untrained one: both
+    assert 0 < generator_label_share(model, step=5) < 1 and ae.training  # an untrained one: both
     with torch.no_grad():
         ae.generator.embed.weight.zero_()  # every label now gives the generator the same input
-    assert generator_label_share(ae, model.latent_dim, step=5) == 0.0 and ae.training
+    assert generator_label_share(model, step=5) == 0.0 and ae.training
     ae.eval()
-    assert generator_label_share(ae, model.latent_dim, step=5) == 0.0 and not ae.training
+    assert generator_label_share(model, step=5) == 0.0 and not ae.training
 
 
 def metric_lines(run) -> list[dict]:

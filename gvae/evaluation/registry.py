@@ -286,8 +286,8 @@ def _label_share(inp: EvalInputs) -> dict[str, dict]:
     from gvae.metrics.classes import prior_label_share
 
     model, n = inp.model, len(inp.generated)
-    value = prior_label_share(model.decode, model.latent_dim, model.num_classes, next(model.parameters()).device,
-                              n, inp.seed, inp.temperature, labels=inp.generated_labels)  # the samples' labels
+    value = prior_label_share(model.decode, model.latent_dim, model.num_classes, inp.device, n, inp.seed,
+                              inp.temperature, labels=inp.generated_labels)  # the samples' labels
     return {"label_share": _entry(value, None, n, "fraction", "higher", temperature=inp.temperature)}
 
 

@@ -318,8 +318,7 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
             while written and (len(written) > pending or written[0].done()):
                 written.popleft().result()  # raises what the encoder or the tar write raised
             bar.update(len(samples))
-        stats = {"count": stop - start, "rejected": rejected,
-                 "label_counts": dict(sorted(labels.items(), key=lambda item: int(item[0])))}
+        stats = {"rejected": rejected, "label_counts": dict(sorted(labels.items(), key=lambda item: int(item[0])))}
         closed = tar.submit(_close_shard, out, j, writer, list(written), stats, pixel_sums)
         tar.shutdown(wait=False)  # its thread runs what is queued, then ends
         return closed
@@ -331,9 +330,9 @@ def _write_shard(out: OutputDir, j: int, producer: Producer, start: int, stop: i
 
 def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: dict[str, Any],
                  pixel_sums: np.ndarray) -> None:
-    """On shard j's tar thread, after its last sample: rename it into place and record it with its pixel sums
-    (complete once every append has run on this thread), or discard it if any of its samples failed to encode
-    or write (``written``: their appends)."""
+    """On shard j's tar thread, after its last sample: rename it into place and record it (the count and sha256
+    its writer returns, the pixel sums, complete once every append has run on this thread, and ``stats``), or
+    discard it if any of its samples failed to encode or write (``written``: their appends)."""
     try:
         for future in written:
             future.result()
@@ -341,9 +340,7 @@ def _close_shard(out: OutputDir, j: int, writer, written: list[Future], stats: d
     except BaseException:
         writer.abort()
         raise
-    out.record(j, {"count": stats["count"], "sha256": closed["sha256"], "pixel_sum": pixel_sums[0].tolist(),
-                   "pixel_sq_sum": pixel_sums[1].tolist(), "rejected": stats["rejected"],
-                   "label_counts": stats["label_counts"]})
+    out.record(j, {**closed, "pixel_sum": pixel_sums[0].tolist(), "pixel_sq_sum": pixel_sums[1].tolist(), **stats})
 
 
 def _label_totals(shards: list[dict[str, Any]]) -> dict[int, int]:

@@ -16,9 +16,10 @@ after the rename, so a shard with a record is complete. The sha256 is taken as t
 bytes as they stream out; a folder's files as they are written), by the rank that writes it, so the manifest
 needs no second read of the set. A rerun keeps every shard whose record matches the count it should have and
 rewrites the others. When the run ends, rank 0 writes the manifest (the records moved into it) and removes
-``.generate/``; a later run that extends the set turns the manifest back into records first. A folder's sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n"
-per file, sorted by name; an imagefolder shard's sha256 is that of the same kind of listing of its .jsonl
-and its images (named by their path below OUT).
+``.generate/``; a later run that extends the set turns the manifest back into records first. A folder's
+sha256 is that of its ``sha256sum``-style listing: "<file sha256>  <name>\\n" per file, sorted by name; an
+imagefolder shard's sha256 is that of the same kind of listing of its .jsonl and its images (named by their
+path below OUT).
 
 An imagefolder shard's images are spread over the class folders, so it cannot be one rename: they are built
 in ``.000000.partial/<class>/`` and moved into place on close, and the listing, renamed into place last, is

@@ -62,7 +62,6 @@ def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     return 0.5 * float((p.double() - q.double()).abs().sum())
 
 
-
 @torch.no_grad()
 def label_share(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z: torch.Tensor,
                 labels: torch.Tensor, num_classes: int, generator: torch.Generator, batch_size: int = 256) -> float:
@@ -81,8 +80,8 @@ def label_share(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z:
     """
     if num_classes < 2 or len(z) < 2:
         raise ValueError(f"label_share needs 2 or more classes and samples, got {num_classes} and {len(z)}")
-    other_labels = (labels + torch.randint(1, num_classes, (len(labels),), generator=generator).to(labels.device))
-    other_labels, other_z = other_labels % num_classes, z.roll(-1, 0)
+    shift = torch.randint(1, num_classes, (len(labels),), generator=generator).to(labels.device)
+    other_labels, other_z = (labels + shift) % num_classes, z.roll(-1, 0)
     by_label = by_latent = 0.0
     for rows in torch.arange(len(z), device=z.device).split(batch_size):
         images = decode(z[rows], labels[rows]).double().flatten(1)

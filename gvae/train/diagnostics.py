@@ -99,15 +99,16 @@ def generator_diagnostics(out: AEOutput, terms: dict[str, torch.Tensor], weights
     return values
 
 
-def generator_label_share(ae: nn.Module, latent_dim: int, step: int) -> float:
-    """:func:`gvae.metrics.classes.label_share` of the conditional autoencoder ``ae`` (unwrapped), in eval mode
-    and restored to its mode after, on latents and labels seeded by ``step``."""
+def generator_label_share(model: nn.Module, step: int) -> float:
+    """:func:`gvae.metrics.classes.label_share` of the conditional :class:`gvae.models.GenerativeModel` ``model``
+    (unwrapped), its autoencoder in eval mode and restored to its mode after, on latents and labels seeded by
+    ``step``."""
     from gvae.metrics.classes import prior_label_share  # here: gvae.metrics loads piq and torch-fidelity
 
-    was_training = ae.training
-    ae.eval()
+    was_training = model.ae.training
+    model.ae.eval()
     try:
-        return prior_label_share(lambda z, y: ae.likelihood.mean(ae.decode_params(z, y)), latent_dim, ae.num_classes,
-                                 next(ae.parameters()).device, LABEL_SHARE_SAMPLES, seed=step)
+        return prior_label_share(model.decode, model.latent_dim, model.num_classes, next(model.parameters()).device,
+                                 LABEL_SHARE_SAMPLES, seed=step)
     finally:
-        ae.train(was_training)
+        model.ae.train(was_training)

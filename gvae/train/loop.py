@@ -337,7 +337,7 @@ class Trainer:
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
         if diagnose and self.model.num_classes and not self.zero3:  # ZeRO-3: partitioned weights
-            self.diagnostics["label_share"] = generator_label_share(self.model.ae, self.model.latent_dim, self.step)
+            self.diagnostics["label_share"] = generator_label_share(self.model, self.step)
         self._track_class_means(outs)
 
         if adversarial:
